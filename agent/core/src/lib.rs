@@ -1,0 +1,25 @@
+//! mailmend's shared vocabulary: the account model, findings, actions, probe reports and the
+//! plugin contracts that client adapters and diagnostics implement.
+//!
+//! Architecture invariant: this crate performs no I/O. Every type here is a value that can be
+//! serialised into the audit log or across the dynamic-plugin ABI, so everything derives serde.
+
+pub mod action;
+pub mod finding;
+pub mod model;
+pub mod plugin;
+pub mod probe;
+
+pub use action::{Action, ActionKind, EndpointChange};
+pub use finding::{Evidence, Finding, Severity};
+pub use model::{
+    Account, AccountId, AuthMethod, ClientKind, Endpoint, Home, Location, Protocol, Role, Security,
+};
+pub use plugin::{
+    AdapterError, BoxFuture, ClientAdapter, Diagnostic, Discovery, Edit, FileEdit, PluginInfo,
+    Prober,
+};
+pub use probe::{
+    Capabilities, DnsOutcome, DnsReport, ProbeReport, ProbeTarget, TcpOutcome, TlsFailure,
+    TlsOutcome,
+};

@@ -1,0 +1,1 @@
+//! The executor: snapshot, apply, verify or roll back every approved action, and recover unfinished intents.

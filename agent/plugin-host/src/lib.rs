@@ -1,0 +1,1 @@
+//! Loads dynamic diagnostic plugins safely and adapts them to the Diagnostic trait.

@@ -1,0 +1,1 @@
+//! The policy engine: parses policy TOML with positions and decides every proposed action.

@@ -1,0 +1,1 @@
+//! Built-in diagnostics: settings, DNS, TLS, authentication and firewall findings.

@@ -1,0 +1,1 @@
+//! An example dynamic plugin: flags SMTP submission on port 25.

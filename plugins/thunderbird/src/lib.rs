@@ -1,0 +1,1 @@
+//! Client adapter for Thunderbird: profiles.ini, prefs.js and user.js.
