@@ -1,1 +1,37 @@
-//! Built-in diagnostics: settings, DNS, TLS, authentication and firewall findings.
+//! Built-in diagnostics: settings, DNS, TLS, authentication and network findings about mail
+//! accounts, with the fixes they propose.
+//!
+//! Diagnostics only reason: they see the network through [`mailmend_core::Prober`] and return
+//! [`mailmend_core::Finding`]s whose proposals the policy and the executor decide on. The finding
+//! codes they use, with what each means and what fixes it, are in [`codes`].
+
+mod auth;
+pub mod codes;
+mod connectivity;
+mod hosts;
+mod join;
+mod matrix;
+mod text;
+
+pub use connectivity::Connectivity;
+
+/// Every built-in diagnostic, in the order the agent runs and reports them.
+pub fn builtin() -> Vec<Box<dyn mailmend_core::Diagnostic>> {
+    vec![Box::new(Connectivity)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_diagnostics_have_unique_builtin_names() {
+        let all = builtin();
+        let names: Vec<String> = all.iter().map(|d| d.info().name).collect();
+        assert_eq!(names[0], "connectivity");
+        let mut unique = names.clone();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len());
+        assert!(all.iter().all(|d| d.info().origin == "builtin"));
+    }
+}

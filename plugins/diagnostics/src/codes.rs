@@ -1,0 +1,154 @@
+//! The stable finding codes of the built-in diagnostics: what each means and what fixes it.
+//!
+//! Codes are part of mailmend's interface: policies, the audit log, notifications (one per
+//! problem) and the documentation refer to them, so a code is never renamed or reused.
+
+/// The configured port does not work, but another port with the same security does on the same
+/// host (e.g. IMAP with SSL/TLS on 143 instead of 993). Fixed by setting the port.
+pub const SETTINGS_WRONG_PORT: &str = "settings.wrong_port";
+
+/// The configured port works with a different security only (e.g. 143 set to SSL/TLS where the
+/// server speaks STARTTLS). Fixed by setting the security; never to plaintext.
+pub const SETTINGS_WRONG_SECURITY: &str = "settings.wrong_security";
+
+/// Neither the configured port nor its security work, but another encrypted pair does on the same
+/// host (e.g. 143 STARTTLS refused, 993 SSL/TLS accepted). Fixed by setting both.
+pub const SETTINGS_WRONG_PORT_SECURITY: &str = "settings.wrong_port_security";
+
+/// The configured host does not serve mail any more, but a standard mail host name of the
+/// account's email domain does (a moved server). Fixed by setting the host (and port/security
+/// when those differ too).
+pub const SETTINGS_WRONG_HOST: &str = "settings.wrong_host";
+
+/// The server name does not exist in DNS (NXDOMAIN), usually a typo or a retired name. Fixed by
+/// setting the host when a near name inside the email domain works; otherwise IT must give the
+/// right name.
+pub const DNS_NXDOMAIN: &str = "dns.nxdomain";
+
+/// The server name exists but has no address records. Fixed by IT in the domain's DNS zone.
+pub const DNS_NO_RECORDS: &str = "dns.no_records";
+
+/// No DNS resolver answered (resolver down, offline, or port 53 blocked), so no name resolves.
+/// Fixed by restoring the network or the resolver; the DNS diagnostic refines the cause.
+pub const DNS_RESOLVER_UNREACHABLE: &str = "dns.resolver_unreachable";
+
+/// The lookup failed in another way (SERVFAIL, a malformed answer). Usually a broken zone or
+/// DNSSEC problem at the domain; fixed by IT.
+pub const DNS_FAILED: &str = "dns.failed";
+
+/// The server's certificate has expired. Only the server's administrator can fix it (renew the
+/// certificate); mailmend notifies the user and never turns certificate checks off.
+pub const TLS_CERTIFICATE_EXPIRED: &str = "tls.certificate_expired";
+
+/// The server's certificate is not valid yet: the server's or this machine's clock is wrong, or
+/// the certificate was installed too early. Fixed by correcting the clock or the certificate.
+pub const TLS_CERTIFICATE_NOT_YET_VALID: &str = "tls.certificate_not_yet_valid";
+
+/// The server presents a self-signed certificate. Fixed by a certificate from a trusted authority
+/// on the server, or by IT distributing the company CA (policy `[tls] extra_ca_files`).
+pub const TLS_CERTIFICATE_SELF_SIGNED: &str = "tls.certificate_self_signed";
+
+/// The certificate's issuer is not trusted or the server sends an incomplete chain. Fixed by the
+/// server sending its intermediates, or by IT trusting the company CA; possibly an interception.
+pub const TLS_CERTIFICATE_UNTRUSTED: &str = "tls.certificate_untrusted";
+
+/// The certificate does not name the configured host. When it names a working host inside the
+/// account's email domain (a moved or aliased server) that host is proposed; otherwise IT must
+/// fix the certificate or give the right name.
+pub const TLS_NAME_MISMATCH: &str = "tls.name_mismatch";
+
+/// Client and server share no TLS version or cipher suite (a very old or very strict server).
+/// Fixed on the server; mailmend never weakens TLS.
+pub const TLS_PROTOCOL_MISMATCH: &str = "tls.protocol_mismatch";
+
+/// The TLS handshake failed for another reason. Fixed by IT after reading the evidence.
+pub const TLS_HANDSHAKE_FAILED: &str = "tls.handshake_failed";
+
+/// Every mail port of the host times out: the host is down or the path to it drops everything.
+/// The firewall diagnostic refines local versus upstream blocking.
+pub const NETWORK_UNREACHABLE_HOST: &str = "network.unreachable_host";
+
+/// The configured port times out while other ports of the same host answer: a firewall on the way
+/// drops that port. The firewall diagnostic refines local versus upstream; fixed by a firewall
+/// exception or by the network's administrator.
+pub const NETWORK_BLOCKED_UPSTREAM: &str = "network.blocked_upstream";
+
+/// The host refuses the configured port and no other mail port works: the mail service is down
+/// or not listening. Fixed by the server's administrator.
+pub const NETWORK_SERVICE_DOWN: &str = "network.service_down";
+
+/// There is no route to the host (no network, a VPN not connected, or an ICMP reject rule).
+/// Fixed by restoring the network path.
+pub const NETWORK_NO_ROUTE: &str = "network.no_route";
+
+/// Connecting failed for another reason (the evidence says which). Fixed by IT.
+pub const NETWORK_CONNECT_FAILED: &str = "network.connect_failed";
+
+/// The account sends its password unencrypted (plaintext connection with a cleartext password).
+/// Fixed by switching to STARTTLS or SSL/TLS when the server offers it; otherwise IT must enable
+/// TLS on the server. mailmend never sets up the reverse.
+pub const SECURITY_PLAINTEXT_PASSWORD: &str = "security.plaintext_password";
+
+/// The server only offers unencrypted connections where encryption is configured. mailmend will
+/// not switch the account to plaintext; IT must enable TLS on the server.
+pub const SECURITY_TLS_UNAVAILABLE: &str = "security.tls_unavailable";
+
+/// The configured authentication method is not offered by the server on the encrypted
+/// connection (e.g. Kerberos configured but no AUTH=GSSAPI, or SMTP without AUTH while the
+/// account logs in). Fixed by a not weaker method of the same kind when the server offers one;
+/// otherwise IT must enable the method or give the right one.
+pub const AUTH_METHOD_NOT_OFFERED: &str = "auth.method_not_offered";
+
+/// The server answers on the configured port but not in the configured protocol (say an SMTP
+/// banner on an IMAP port) and no other mail port works. IT must give the right settings.
+pub const PROTOCOL_UNEXPECTED_REPLY: &str = "protocol.unexpected_reply";
+
+/// Every code above, for documentation and for checks that a finding's code is known.
+pub const ALL: &[&str] = &[
+    SETTINGS_WRONG_PORT,
+    SETTINGS_WRONG_SECURITY,
+    SETTINGS_WRONG_PORT_SECURITY,
+    SETTINGS_WRONG_HOST,
+    DNS_NXDOMAIN,
+    DNS_NO_RECORDS,
+    DNS_RESOLVER_UNREACHABLE,
+    DNS_FAILED,
+    TLS_CERTIFICATE_EXPIRED,
+    TLS_CERTIFICATE_NOT_YET_VALID,
+    TLS_CERTIFICATE_SELF_SIGNED,
+    TLS_CERTIFICATE_UNTRUSTED,
+    TLS_NAME_MISMATCH,
+    TLS_PROTOCOL_MISMATCH,
+    TLS_HANDSHAKE_FAILED,
+    NETWORK_UNREACHABLE_HOST,
+    NETWORK_BLOCKED_UPSTREAM,
+    NETWORK_SERVICE_DOWN,
+    NETWORK_NO_ROUTE,
+    NETWORK_CONNECT_FAILED,
+    SECURITY_PLAINTEXT_PASSWORD,
+    SECURITY_TLS_UNAVAILABLE,
+    AUTH_METHOD_NOT_OFFERED,
+    PROTOCOL_UNEXPECTED_REPLY,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_dotted_snake_case() {
+        let mut seen = HashSet::new();
+        for code in ALL {
+            assert!(seen.insert(code), "duplicate code {code}");
+            let (area, name) = code.split_once('.').expect("dotted");
+            for part in [area, name] {
+                assert!(!part.is_empty());
+                assert!(
+                    part.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                    "{code} is not snake_case"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The discovery matrix (which port and security pairs to try when the configured one fails)
+//! and the rule that picks the working pair to propose.
+//!
+//! The rule, in order:
+//! 1. Only encrypted pairs are ever tried or proposed: plaintext is never a fix.
+//! 2. A pair must be healthy, and for SMTP of an account that logs in, offer AUTH (port 25 often
+//!    accepts mail without offering logins, which is useless for sending as the user).
+//! 3. Implicit TLS beats STARTTLS (RFC 8314 section 3), even when STARTTLS works on the
+//!    configured port: a 143-set-to-SSL/TLS account with both 993 SSL/TLS and 143 STARTTLS
+//!    working is moved to 993 SSL/TLS (only the port changes, so the finding is
+//!    `settings.wrong_port`).
+//! 4. Within one security, the standard order: IMAP 993, 143; POP3 995, 110; SMTP 465, 587, 25;
+//!    a non-standard configured port with the other security comes last.
+//! 5. On other hosts (a moved or mistyped server), hosts are taken in order and the configured
+//!    pair is kept when it works there, so the change stays as small as possible.
+
+use mailmend_core::{
+    AuthMethod, Endpoint, EndpointChange, ProbeReport, ProbeTarget, Protocol, Security,
+};
+
+/// The pairs a client tries for `protocol`, best first (Thunderbird's guess without the plaintext
+/// variants).
+pub fn standard_pairs(protocol: Protocol) -> &'static [(u16, Security)] {
+    match protocol {
+        Protocol::Imap => &[(993, Security::Tls), (143, Security::StartTls)],
+        Protocol::Pop3 => &[(995, Security::Tls), (110, Security::StartTls)],
+        Protocol::Smtp => &[
+            (465, Security::Tls),
+            (587, Security::StartTls),
+            (25, Security::StartTls),
+        ],
+        Protocol::Exchange => &[],
+    }
+}
+
+/// The pairs to try on the configured host when the configured pair failed or is not acceptable:
+/// the standard pairs except the configured one, then, for a non-standard configured port, that
+/// port with the other encrypted security.
+pub fn same_host_alternatives(endpoint: &Endpoint) -> Vec<ProbeTarget> {
+    let standard = standard_pairs(endpoint.protocol);
+    let mut pairs: Vec<(u16, Security)> = standard.to_vec();
+    if !standard.iter().any(|(port, _)| *port == endpoint.port) {
+        pairs.push((endpoint.port, Security::Tls));
+        pairs.push((endpoint.port, Security::StartTls));
+    }
+    pairs
+        .into_iter()
+        .filter(|pair| *pair != (endpoint.port, endpoint.security))
+        .map(|(port, security)| target(endpoint.protocol, &endpoint.host, port, security))
+        .collect()
+}
+
+/// The pairs to try on other hosts: the configured pair first when it is encrypted, then the
+/// standard pairs, for every host in order.
+pub fn other_host_targets(endpoint: &Endpoint, hosts: &[String]) -> Vec<ProbeTarget> {
+    let mut pairs = Vec::new();
+    if endpoint.security.is_encrypted() {
+        pairs.push((endpoint.port, endpoint.security));
+    }
+    for pair in standard_pairs(endpoint.protocol) {
+        if !pairs.contains(pair) {
+            pairs.push(*pair);
+        }
+    }
+    hosts
+        .iter()
+        .flat_map(|host| {
+            pairs
+                .iter()
+                .map(|(port, security)| target(endpoint.protocol, host, *port, *security))
+        })
+        .collect()
+}
+
+fn target(protocol: Protocol, host: &str, port: u16, security: Security) -> ProbeTarget {
+    ProbeTarget {
+        protocol,
+        host: host.to_string(),
+        port,
+        security,
+    }
+}
+
+/// Whether the account could use this probed target: healthy, encrypted, and for SMTP of an
+/// account that logs in, offering AUTH.
+pub fn usable(report: &ProbeReport, endpoint: &Endpoint) -> bool {
+    report.is_healthy()
+        && report.target.security.is_encrypted()
+        && offers_needed_auth(report, endpoint)
+}
+
+/// False only for SMTP that offers no AUTH at all to an account that logs in.
+pub fn offers_needed_auth(report: &ProbeReport, endpoint: &Endpoint) -> bool {
+    if endpoint.protocol != Protocol::Smtp || endpoint.auth == AuthMethod::None {
+        return true;
+    }
+    report
+        .capabilities
+        .as_ref()
+        .is_some_and(|caps| !caps.auth_mechanisms.is_empty())
+}
+
+/// The best usable report among alternatives on one host, by the module's rule.
+pub fn best<'r>(reports: &'r [ProbeReport], endpoint: &Endpoint) -> Option<&'r ProbeReport> {
+    reports
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| usable(r, endpoint))
+        .min_by_key(|(index, r)| (r.target.security != Security::Tls, *index))
+        .map(|(_, r)| r)
+}
+
+/// The best usable report on other hosts: the first host (in `hosts` order) with a usable
+/// target, keeping the configured pair there when it works.
+pub fn best_on_hosts<'r>(
+    reports: &'r [ProbeReport],
+    hosts: &[String],
+    endpoint: &Endpoint,
+) -> Option<&'r ProbeReport> {
+    hosts.iter().find_map(|host| {
+        let on_host: Vec<ProbeReport> = reports
+            .iter()
+            .filter(|r| r.target.host.eq_ignore_ascii_case(host))
+            .cloned()
+            .collect();
+        let keep = on_host.iter().position(|r| {
+            r.target.port == endpoint.port
+                && r.target.security == endpoint.security
+                && usable(r, endpoint)
+        });
+        let chosen = match keep {
+            Some(i) => Some(&on_host[i]),
+            None => best(&on_host, endpoint),
+        }?;
+        reports.iter().find(|r| r.target == chosen.target)
+    })
+}
+
+/// The change that moves `endpoint` to `target`, naming only the fields that differ.
+pub fn change_to(endpoint: &Endpoint, target: &ProbeTarget) -> EndpointChange {
+    EndpointChange {
+        host: (!endpoint.host.eq_ignore_ascii_case(&target.host)).then(|| target.host.clone()),
+        port: (endpoint.port != target.port).then_some(target.port),
+        security: (endpoint.security != target.security).then_some(target.security),
+        auth: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(protocol: Protocol, port: u16, security: Security) -> Endpoint {
+        Endpoint {
+            protocol,
+            host: "imap.example.com".into(),
+            port,
+            security,
+            auth: AuthMethod::PasswordCleartext,
+            username: None,
+        }
+    }
+
+    #[test]
+    fn the_matrix_never_contains_plaintext_or_the_configured_pair() {
+        for protocol in [Protocol::Imap, Protocol::Pop3, Protocol::Smtp] {
+            for port in [25, 110, 143, 465, 587, 993, 995, 2525] {
+                for security in [Security::None, Security::StartTls, Security::Tls] {
+                    let e = ep(protocol, port, security);
+                    for t in same_host_alternatives(&e) {
+                        assert_ne!(t.security, Security::None);
+                        assert!(!(t.port == port && t.security == security));
+                        assert_eq!(t.host, e.host);
+                    }
+                    for t in other_host_targets(&e, &["mail.example.com".into()]) {
+                        assert_ne!(t.security, Security::None);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn imap_143_set_to_tls_tries_993_and_143_starttls() {
+        let pairs: Vec<(u16, Security)> =
+            same_host_alternatives(&ep(Protocol::Imap, 143, Security::Tls))
+                .iter()
+                .map(|t| (t.port, t.security))
+                .collect();
+        assert_eq!(pairs, [(993, Security::Tls), (143, Security::StartTls)]);
+    }
+
+    #[test]
+    fn a_non_standard_port_is_also_tried_with_the_other_security() {
+        let pairs: Vec<(u16, Security)> =
+            same_host_alternatives(&ep(Protocol::Imap, 1143, Security::Tls))
+                .iter()
+                .map(|t| (t.port, t.security))
+                .collect();
+        assert_eq!(
+            pairs,
+            [
+                (993, Security::Tls),
+                (143, Security::StartTls),
+                (1143, Security::StartTls)
+            ]
+        );
+    }
+
+    #[test]
+    fn change_names_only_what_differs() {
+        let e = ep(Protocol::Imap, 143, Security::Tls);
+        let t = ProbeTarget {
+            protocol: Protocol::Imap,
+            host: "IMAP.example.com".into(),
+            port: 993,
+            security: Security::Tls,
+        };
+        assert_eq!(
+            change_to(&e, &t),
+            EndpointChange {
+                port: Some(993),
+                ..Default::default()
+            }
+        );
+    }
+}

@@ -1,0 +1,374 @@
+//! An in-memory network for testing the diagnostics' pure decision logic: every probe answer is
+//! scripted per target, every call is logged, and nothing leaves the process.
+
+#![allow(dead_code)]
+
+use mailmend_core::{
+    Account, AccountId, Action, AuthMethod, BoxFuture, Capabilities, ClientKind, Diagnostic,
+    DnsOutcome, DnsReport, Endpoint, Finding, Location, ProbeReport, ProbeTarget, Prober, Protocol,
+    Security, TcpOutcome, TlsFailure, TlsOutcome,
+};
+use mailmend_diagnostics::{codes, Connectivity};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What a scripted server does when probed on one port with one security.
+#[derive(Debug, Clone)]
+pub enum Behaviour {
+    /// A server of this protocol answers and completes the greeting.
+    Serve(Protocol, Capabilities),
+    Refused,
+    TimedOut,
+    Unreachable,
+    Tls(TlsFailure),
+    ProtocolError(String),
+}
+
+/// One call the diagnostic made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    Resolve(String),
+    Probe(ProbeTarget),
+    ProbeAll(Vec<ProbeTarget>),
+}
+
+/// Hosts, their DNS answers and per-(port, security) behaviour; an unscripted name does not exist.
+#[derive(Default)]
+pub struct FakeNet {
+    dns: HashMap<String, DnsOutcome>,
+    /// What a resolved host does on a port nobody scripted.
+    host_default: HashMap<String, Behaviour>,
+    services: HashMap<(String, u16, Security), Behaviour>,
+    log: Mutex<Vec<Call>>,
+    barrier: Option<Arc<tokio::sync::Barrier>>,
+}
+
+fn loopback() -> IpAddr {
+    IpAddr::V4(Ipv4Addr::LOCALHOST)
+}
+
+impl FakeNet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A host that resolves and refuses every port not scripted otherwise.
+    pub fn host(self, host: &str) -> Self {
+        self.host_with_default(host, Behaviour::Refused)
+    }
+
+    /// A host that resolves and drops (times out) every port not scripted otherwise.
+    pub fn silent_host(self, host: &str) -> Self {
+        self.host_with_default(host, Behaviour::TimedOut)
+    }
+
+    pub fn host_with_default(mut self, host: &str, default: Behaviour) -> Self {
+        self.dns.insert(
+            host.to_string(),
+            DnsOutcome::Resolved {
+                addresses: vec![loopback()],
+            },
+        );
+        self.host_default.insert(host.to_string(), default);
+        self
+    }
+
+    pub fn dns(mut self, host: &str, outcome: DnsOutcome) -> Self {
+        self.dns.insert(host.to_string(), outcome);
+        self
+    }
+
+    pub fn on(mut self, host: &str, port: u16, security: Security, b: Behaviour) -> Self {
+        self.services.insert((host.to_string(), port, security), b);
+        self
+    }
+
+    pub fn serve(
+        self,
+        protocol: Protocol,
+        host: &str,
+        port: u16,
+        security: Security,
+        caps: Capabilities,
+    ) -> Self {
+        self.on(host, port, security, Behaviour::Serve(protocol, caps))
+    }
+
+    /// Makes every single `probe` wait until `n` of them are in flight at once.
+    pub fn with_barrier(mut self, n: usize) -> Self {
+        self.barrier = Some(Arc::new(tokio::sync::Barrier::new(n)));
+        self
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Every target probed, in single probes and in `probe_all` rounds.
+    pub fn probed_targets(&self) -> Vec<ProbeTarget> {
+        self.calls()
+            .into_iter()
+            .flat_map(|c| match c {
+                Call::Probe(t) => vec![t],
+                Call::ProbeAll(ts) => ts,
+                Call::Resolve(_) => vec![],
+            })
+            .collect()
+    }
+
+    pub fn probe_all_calls(&self) -> Vec<Vec<ProbeTarget>> {
+        self.calls()
+            .into_iter()
+            .filter_map(|c| match c {
+                Call::ProbeAll(ts) => Some(ts),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn dns_of(&self, host: &str) -> DnsOutcome {
+        self.dns.get(host).cloned().unwrap_or(DnsOutcome::NxDomain)
+    }
+
+    fn report(&self, t: &ProbeTarget) -> ProbeReport {
+        let dns = self.dns_of(&t.host);
+        let mut report = ProbeReport {
+            target: t.clone(),
+            dns: dns.clone(),
+            tcp: TcpOutcome::NotResolved,
+            tls: None,
+            capabilities: None,
+            protocol_error: None,
+            elapsed_ms: 1,
+        };
+        if !matches!(dns, DnsOutcome::Resolved { .. }) {
+            return report;
+        }
+        let address = SocketAddr::new(loopback(), t.port);
+        let behaviour = self
+            .services
+            .get(&(t.host.clone(), t.port, t.security))
+            .or_else(|| self.host_default.get(&t.host))
+            .cloned()
+            .unwrap_or(Behaviour::Refused);
+        let established = (t.security != Security::None).then(|| TlsOutcome::Established {
+            version: "TLSv1.3".into(),
+            not_after: Some("2030-01-01T00:00:00Z".into()),
+        });
+        match behaviour {
+            Behaviour::Serve(protocol, caps) => {
+                report.tcp = TcpOutcome::Connected { address };
+                report.tls = established;
+                if protocol == t.protocol {
+                    report.capabilities = Some(caps);
+                } else {
+                    report.protocol_error = Some(format!("a {protocol} greeting"));
+                }
+            }
+            Behaviour::Refused => report.tcp = TcpOutcome::Refused { address },
+            Behaviour::TimedOut => report.tcp = TcpOutcome::TimedOut { address },
+            Behaviour::Unreachable => {
+                report.tcp = TcpOutcome::Unreachable {
+                    address,
+                    detail: "no route to host".into(),
+                }
+            }
+            Behaviour::Tls(failure) => {
+                report.tcp = TcpOutcome::Connected { address };
+                report.tls = Some(TlsOutcome::Failed { failure });
+            }
+            Behaviour::ProtocolError(e) => {
+                report.tcp = TcpOutcome::Connected { address };
+                report.tls = established;
+                report.protocol_error = Some(e);
+            }
+        }
+        report
+    }
+}
+
+impl Prober for FakeNet {
+    fn resolve<'a>(&'a self, host: &'a str) -> BoxFuture<'a, DnsReport> {
+        self.log
+            .lock()
+            .unwrap()
+            .push(Call::Resolve(host.to_string()));
+        let outcome = self.dns_of(host);
+        Box::pin(async move {
+            DnsReport {
+                host: host.to_string(),
+                outcome,
+                elapsed_ms: 1,
+            }
+        })
+    }
+
+    fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, ProbeReport> {
+        self.log.lock().unwrap().push(Call::Probe(target.clone()));
+        Box::pin(async move {
+            if let Some(b) = &self.barrier {
+                b.wait().await;
+            }
+            self.report(target)
+        })
+    }
+
+    fn probe_all<'a>(&'a self, targets: &'a [ProbeTarget]) -> BoxFuture<'a, Vec<ProbeReport>> {
+        self.log
+            .lock()
+            .unwrap()
+            .push(Call::ProbeAll(targets.to_vec()));
+        Box::pin(async move { targets.iter().map(|t| self.report(t)).collect() })
+    }
+}
+
+// ---- accounts and capabilities ----
+
+pub fn endpoint(protocol: Protocol, host: &str, port: u16, security: Security) -> Endpoint {
+    Endpoint {
+        protocol,
+        host: host.into(),
+        port,
+        security,
+        auth: AuthMethod::PasswordCleartext,
+        username: Some("ann".into()),
+    }
+}
+
+pub fn account(incoming: Option<Endpoint>, outgoing: Option<Endpoint>) -> Account {
+    Account {
+        id: AccountId("thunderbird-test".into()),
+        client: ClientKind::Thunderbird,
+        os_user: "ann".into(),
+        email: Some("ann@example.com".into()),
+        location: Location::File {
+            path: "/home/ann/.thunderbird/p/prefs.js".into(),
+        },
+        key: "server1".into(),
+        incoming,
+        outgoing,
+    }
+}
+
+pub fn imap_caps() -> Capabilities {
+    Capabilities {
+        greeting: "* OK IMAP4rev1 ready".into(),
+        words: vec!["IMAP4REV1".into(), "AUTH=PLAIN".into()],
+        auth_mechanisms: vec!["PLAIN".into(), "LOGIN".into()],
+        starttls: false,
+        login_disabled: false,
+    }
+}
+
+pub fn smtp_caps(auth: bool) -> Capabilities {
+    Capabilities {
+        greeting: "220 smtp.example.com ESMTP".into(),
+        words: vec!["PIPELINING".into(), "8BITMIME".into()],
+        auth_mechanisms: if auth {
+            vec!["PLAIN".into(), "LOGIN".into()]
+        } else {
+            vec![]
+        },
+        starttls: false,
+        login_disabled: false,
+    }
+}
+
+// ---- running the diagnostic, with the invariants every output must keep ----
+
+/// Runs the connectivity diagnostic and checks what must hold for every output: known codes,
+/// notifications about their own finding, and no proposal of plaintext, of an empty change or
+/// of a host outside the account's email domain; no plaintext target ever probed other than the
+/// configured one.
+pub async fn diagnose(account: &Account, net: &FakeNet) -> Vec<Finding> {
+    let findings =
+        tokio::time::timeout(Duration::from_secs(5), Connectivity.diagnose(account, net))
+            .await
+            .expect("the diagnosis finished");
+    let domain = account.email_domain().unwrap_or_default();
+    for f in &findings {
+        assert!(
+            codes::ALL.contains(&f.code.as_str()),
+            "unknown code {}",
+            f.code
+        );
+        assert_eq!(f.account, account.id);
+        assert!(f.role.is_some());
+        assert!(!f.summary.is_empty());
+        assert!(!f.evidence.is_empty(), "{} has no evidence", f.code);
+        for a in &f.proposed {
+            match a {
+                Action::SetEndpoint { change, role, .. } => {
+                    assert_eq!(Some(*role), f.role);
+                    assert!(!change.is_empty());
+                    assert_ne!(change.security, Some(Security::None), "plaintext proposed");
+                    if let Some(h) = &change.host {
+                        assert!(
+                            h == &domain || h.ends_with(&format!(".{domain}")),
+                            "{h} is outside {domain}"
+                        );
+                    }
+                }
+                Action::NotifyUser {
+                    problem, message, ..
+                } => {
+                    assert_eq!(problem, &f.code);
+                    assert!(!message.is_empty());
+                }
+                other => panic!("unexpected proposal {other:?}"),
+            }
+        }
+    }
+    let configured: Vec<ProbeTarget> = [account.incoming.as_ref(), account.outgoing.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|e| ProbeTarget {
+            protocol: e.protocol,
+            host: e.host.clone(),
+            port: e.port,
+            security: e.security,
+        })
+        .collect();
+    for t in net.probed_targets() {
+        assert!(
+            t.security != Security::None || configured.contains(&t),
+            "plaintext target probed: {t}"
+        );
+    }
+    findings
+}
+
+/// The single SetEndpoint change a finding proposes.
+pub fn the_change(f: &Finding) -> mailmend_core::EndpointChange {
+    let changes: Vec<_> = f
+        .proposed
+        .iter()
+        .filter_map(|a| match a {
+            Action::SetEndpoint { change, .. } => Some(change.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        changes.len(),
+        1,
+        "expected one SetEndpoint in {:?}",
+        f.proposed
+    );
+    changes[0].clone()
+}
+
+/// Whether the finding proposes exactly one thing, a notification.
+pub fn only_notifies(f: &Finding) -> bool {
+    f.proposed.len() == 1 && matches!(f.proposed[0], Action::NotifyUser { .. })
+}
+
+pub fn target(protocol: Protocol, host: &str, port: u16, security: Security) -> ProbeTarget {
+    ProbeTarget {
+        protocol,
+        host: host.into(),
+        port,
+        security,
+    }
+}
