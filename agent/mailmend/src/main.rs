@@ -1,1 +1,153 @@
-fn main() {}
+//! The `mailmend` binary: turns flags into settings once, then runs one command.
+
+mod agent;
+mod cli;
+mod commands;
+mod homes;
+mod output;
+mod service;
+
+use anyhow::Context;
+use clap::Parser;
+use cli::{Cli, Command};
+use mailmend_policy::Policy;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit codes that scripts and monitoring rely on (`mailmend check` as an Intune detection).
+pub mod exit {
+    pub const HEALTHY: u8 = 0;
+    pub const FINDINGS: u8 = 1;
+    pub const COULD_NOT_CHECK: u8 = 2;
+}
+
+/// Everything the commands need, decided once from the flags.
+pub struct Settings {
+    pub policy: Policy,
+    /// The policy file actually used, for reloads (`None`: the embedded default).
+    pub policy_path: Option<PathBuf>,
+    pub state_dir: PathBuf,
+    pub home: Option<PathBuf>,
+    pub verbose: u8,
+    pub quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("mailmend: {e:#}");
+            ExitCode::from(exit::COULD_NOT_CHECK)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    let command = cli.command.unwrap_or(Command::Fix {
+        dry_run: false,
+        json: false,
+    });
+    // `policy check FILE` validates a file that need not be the one in force.
+    if let Command::Policy {
+        command: cli::PolicyCommand::Check { file },
+    } = &command
+    {
+        return commands::policy_check(file);
+    }
+    let (policy, policy_path) = load_policy(cli.global.policy.as_deref())?;
+    let is_service = matches!(command, Command::Run);
+    init_logging(&policy, cli.global.verbose, cli.global.quiet, is_service);
+    let settings = Settings {
+        state_dir: cli.global.state_dir.unwrap_or_else(default_state_dir),
+        home: cli.global.home,
+        verbose: cli.global.verbose,
+        quiet: cli.global.quiet,
+        policy,
+        policy_path,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        match command {
+            Command::Accounts { json } => commands::accounts(&settings, json),
+            Command::Check { json } => commands::check(&settings, json).await,
+            Command::Fix { dry_run, json } => commands::fix(&settings, dry_run, json).await,
+            Command::Run => commands::run_service(settings).await,
+            Command::Audit { command } => commands::audit(&settings, command),
+            Command::Rollback { fix_id, json } => commands::rollback(&settings, &fix_id, json),
+            Command::Policy { command } => commands::policy(&settings, command),
+            Command::Plugins { command } => commands::plugins(&settings, command),
+        }
+    })
+}
+
+/// The policy in force: `--policy FILE`, else the platform's policy file when it exists, else
+/// the embedded default. A bad policy stops the agent with the file, line and column.
+pub fn load_policy(
+    explicit: Option<&std::path::Path>,
+) -> anyhow::Result<(Policy, Option<PathBuf>)> {
+    if let Some(path) = explicit {
+        let p = Policy::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        return Ok((p, Some(path.to_path_buf())));
+    }
+    let path = Policy::default_path();
+    if path.exists() {
+        let p = Policy::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        return Ok((p, Some(path)));
+    }
+    Ok((Policy::embedded_default(), None))
+}
+
+/// `/var/lib/mailmend` (or the platform's equivalent) for root; a per-user state directory
+/// otherwise, so that `mailmend check` works for an unprivileged user too.
+fn default_state_dir() -> PathBuf {
+    #[cfg(windows)]
+    {
+        let base = std::env::var_os("ProgramData").unwrap_or_else(|| "C:\\ProgramData".into());
+        PathBuf::from(base).join("mailmend").join("state")
+    }
+    #[cfg(target_os = "macos")]
+    {
+        if nix::unistd::geteuid().is_root() {
+            return PathBuf::from("/Library/Application Support/mailmend/state");
+        }
+        let home = std::env::var_os("HOME").unwrap_or_default();
+        PathBuf::from(home).join("Library/Application Support/mailmend")
+    }
+    #[cfg(all(unix, not(target_os = "macos")))]
+    {
+        if nix::unistd::geteuid().is_root() {
+            return PathBuf::from("/var/lib/mailmend");
+        }
+        if let Some(x) = std::env::var_os("XDG_STATE_HOME") {
+            return PathBuf::from(x).join("mailmend");
+        }
+        let home = std::env::var_os("HOME").unwrap_or_default();
+        PathBuf::from(home).join(".local/state/mailmend")
+    }
+}
+
+fn init_logging(policy: &Policy, verbose: u8, quiet: bool, is_service: bool) {
+    let level = if quiet {
+        "error"
+    } else {
+        match verbose {
+            0 if is_service => policy.log_level(),
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MAILMEND_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
