@@ -1,0 +1,232 @@
+//! [`RealProber`]: the network as diagnostics see it, for real.
+
+use crate::config::{ProbeConfig, ProbeError};
+use crate::conn::Limits;
+use crate::dialogue::{self, SessionParams};
+use crate::dns::{self, NameServers};
+use crate::tcp;
+use crate::tls::TlsContext;
+use mailmend_core::{
+    BoxFuture, DnsOutcome, DnsReport, ProbeReport, ProbeTarget, Prober, TcpOutcome,
+};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// The EHLO name used when the machine's host name is not a fully qualified domain name.
+pub const FALLBACK_EHLO_NAME: &str = "mailmend.invalid";
+
+/// Probes DNS, TCP, TLS and the mail protocols over the real network.
+///
+/// Cheap to clone: clones share the trust roots. Needs a Tokio runtime to run its futures.
+#[derive(Debug, Clone)]
+pub struct RealProber {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Clone)]
+struct Inner {
+    cfg: ProbeConfig,
+    tls: TlsContext,
+    name_servers: NameServers,
+    ehlo_name: String,
+}
+
+impl RealProber {
+    /// Loads the system trust roots and the configured extra CA files.
+    ///
+    /// Fails when the configuration is inconsistent or an extra CA file cannot be read or holds
+    /// no usable certificate; the error names the file.
+    pub fn new(cfg: ProbeConfig) -> Result<RealProber, ProbeError> {
+        cfg.validate()?;
+        let tls = TlsContext::new(&cfg.extra_ca_files)?;
+        Ok(RealProber {
+            inner: Arc::new(Inner {
+                cfg,
+                tls,
+                name_servers: NameServers::System,
+                ehlo_name: local_ehlo_name(),
+            }),
+        })
+    }
+
+    /// Resolves through these name servers (UDP, TCP on truncation) instead of the system's
+    /// configured ones; the hosts file is still honoured. Lets a diagnostic compare the
+    /// system resolver with a known-good one.
+    pub fn with_name_servers(mut self, servers: Vec<SocketAddr>) -> RealProber {
+        Arc::make_mut(&mut self.inner).name_servers = NameServers::Explicit(servers);
+        self
+    }
+
+    /// The name sent in SMTP EHLO: the host name when it is fully qualified, otherwise
+    /// [`FALLBACK_EHLO_NAME`].
+    pub fn ehlo_name(&self) -> &str {
+        &self.inner.ehlo_name
+    }
+
+    pub fn config(&self) -> &ProbeConfig {
+        &self.inner.cfg
+    }
+}
+
+impl Inner {
+    async fn resolve(&self, host: &str) -> DnsReport {
+        let started = Instant::now();
+        tracing::debug!(host, "resolving");
+        let outcome = dns::resolve(&self.name_servers, host, self.cfg.io_timeout).await;
+        tracing::debug!(host, ?outcome, "resolved");
+        DnsReport {
+            host: host.to_string(),
+            outcome,
+            elapsed_ms: elapsed_ms(started),
+        }
+    }
+
+    async fn probe(&self, target: &ProbeTarget) -> ProbeReport {
+        let started = Instant::now();
+        tracing::debug!(%target, "probing");
+        let dns = self.resolve(&target.host).await.outcome;
+        let addresses = match &dns {
+            DnsOutcome::Resolved { addresses } => tcp::interleave(addresses, target.port),
+            _ => Vec::new(),
+        };
+        let (stream, tcp) = tcp::connect(addresses, self.cfg.connect_timeout).await;
+        let mut report = ProbeReport {
+            target: target.clone(),
+            dns,
+            tcp,
+            tls: None,
+            capabilities: None,
+            protocol_error: None,
+            elapsed_ms: 0,
+        };
+        if let Some(stream) = stream {
+            let params = SessionParams {
+                tls: &self.tls,
+                host: &target.host,
+                protocol: target.protocol,
+                security: target.security,
+                ehlo_name: &self.ehlo_name,
+                limits: Limits {
+                    io_timeout: self.cfg.io_timeout,
+                    max_line_bytes: self.cfg.max_line_bytes,
+                    max_total_bytes: self.cfg.max_total_bytes,
+                },
+            };
+            let session = dialogue::run(params, stream).await;
+            report.tls = session.tls;
+            report.capabilities = session.capabilities;
+            report.protocol_error = session.protocol_error;
+        }
+        report.elapsed_ms = elapsed_ms(started);
+        tracing::debug!(%target, healthy = report.is_healthy(), elapsed_ms = report.elapsed_ms, "probed");
+        report
+    }
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Aborts the probes still running when `probe_all`'s future is dropped.
+struct AbortOnDrop(Vec<JoinHandle<ProbeReport>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for handle in &self.0 {
+            handle.abort();
+        }
+    }
+}
+
+impl Prober for RealProber {
+    fn resolve<'a>(&'a self, host: &'a str) -> BoxFuture<'a, DnsReport> {
+        Box::pin(self.inner.resolve(host))
+    }
+
+    fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, ProbeReport> {
+        Box::pin(self.inner.probe(target))
+    }
+
+    fn probe_all<'a>(&'a self, targets: &'a [ProbeTarget]) -> BoxFuture<'a, Vec<ProbeReport>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            // Each target runs as its own task, so that one slow target delays no other.
+            let mut tasks = AbortOnDrop(
+                targets
+                    .iter()
+                    .map(|target| {
+                        let inner = self.inner.clone();
+                        let target = target.clone();
+                        tokio::spawn(async move { inner.probe(&target).await })
+                    })
+                    .collect(),
+            );
+            let mut reports = Vec::with_capacity(targets.len());
+            for (handle, target) in tasks.0.iter_mut().zip(targets) {
+                let report = match handle.await {
+                    Ok(report) => report,
+                    Err(e) => ProbeReport {
+                        target: target.clone(),
+                        dns: DnsOutcome::Failed {
+                            detail: format!("probe task failed: {e}"),
+                        },
+                        tcp: TcpOutcome::Failed {
+                            detail: format!("probe task failed: {e}"),
+                        },
+                        tls: None,
+                        capabilities: None,
+                        protocol_error: Some(format!("probe task failed: {e}")),
+                        elapsed_ms: elapsed_ms(started),
+                    },
+                };
+                reports.push(report);
+            }
+            reports
+        })
+    }
+}
+
+/// The machine's host name if it is a fully qualified domain name, else the fallback.
+fn local_ehlo_name() -> String {
+    for path in ["/proc/sys/kernel/hostname", "/etc/hostname"] {
+        if let Ok(name) = std::fs::read_to_string(path) {
+            let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
+            if is_fqdn(&name) {
+                return name;
+            }
+        }
+    }
+    FALLBACK_EHLO_NAME.to_string()
+}
+
+/// Whether `name` is a syntactically valid domain name with at least two labels (RFC 5321
+/// wants a fully qualified name in EHLO, and strict servers reject a bare host name).
+fn is_fqdn(name: &str) -> bool {
+    name.len() <= 253
+        && name.contains('.')
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ehlo_names_must_be_fully_qualified() {
+        assert!(is_fqdn("laptop.corp.example.com"));
+        assert!(!is_fqdn("laptop"));
+        assert!(!is_fqdn("bad_name.example"));
+        assert!(!is_fqdn("-x.example"));
+        assert!(!is_fqdn("a..b"));
+    }
+}
