@@ -194,7 +194,10 @@ mod tests {
                 ..Default::default()
             },
         };
-        assert_eq!(a.kinds(), vec![ActionKind::SetPort, ActionKind::SetSecurity]);
+        assert_eq!(
+            a.kinds(),
+            vec![ActionKind::SetPort, ActionKind::SetSecurity]
+        );
     }
 
     #[test]

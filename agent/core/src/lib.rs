@@ -20,6 +20,6 @@ pub use plugin::{
     Prober,
 };
 pub use probe::{
-    Capabilities, DnsOutcome, DnsReport, ProbeReport, ProbeTarget, TcpOutcome, TlsFailure,
-    TlsOutcome,
+    Capabilities, DnsOutcome, DnsReport, FirewallRule, FirewallVerdict, KerberosReport,
+    KerberosTicket, ProbeReport, ProbeTarget, TcpOutcome, TlsFailure, TlsOutcome,
 };

@@ -7,9 +7,12 @@
 use crate::action::EndpointChange;
 use crate::finding::Finding;
 use crate::model::{Account, ClientKind, Home, Role};
-use crate::probe::{DnsReport, ProbeReport, ProbeTarget};
+use crate::probe::{
+    DnsOutcome, DnsReport, FirewallVerdict, KerberosReport, ProbeReport, ProbeTarget,
+};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::pin::Pin;
 
@@ -45,6 +48,57 @@ pub trait Prober: Send + Sync {
     fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, ProbeReport>;
     /// Probes every target concurrently; the reports come back in the order of `targets`.
     fn probe_all<'a>(&'a self, targets: &'a [ProbeTarget]) -> BoxFuture<'a, Vec<ProbeReport>>;
+
+    /// The name servers the system resolver uses (from resolv.conf or the OS).
+    fn system_name_servers(&self) -> Vec<SocketAddr> {
+        Vec::new()
+    }
+
+    /// Resolves through one name server directly, bypassing every cache in between.
+    fn resolve_via<'a>(&'a self, host: &'a str, server: SocketAddr) -> BoxFuture<'a, DnsReport> {
+        let _ = server;
+        Box::pin(async move { unsupported_dns(host) })
+    }
+
+    /// Resolves through the zone's authoritative servers, bypassing every cache: what the
+    /// name "really" is now, to compare with what the local resolver says.
+    fn resolve_authoritative<'a>(&'a self, host: &'a str) -> BoxFuture<'a, DnsReport> {
+        Box::pin(async move { unsupported_dns(host) })
+    }
+
+    /// What the local firewall does with outbound TCP to `addr:port`.
+    fn local_firewall<'a>(&'a self, addr: IpAddr, port: u16) -> BoxFuture<'a, FirewallVerdict> {
+        let _ = (addr, port);
+        Box::pin(async {
+            FirewallVerdict::Unknown {
+                detail: "this prober does not read the local firewall".to_string(),
+            }
+        })
+    }
+
+    /// The Kerberos tickets in an OS user's default credential cache.
+    fn kerberos_tickets<'a>(&'a self, os_user: &'a str) -> BoxFuture<'a, KerberosReport> {
+        Box::pin(async move {
+            KerberosReport {
+                os_user: os_user.to_string(),
+                checked_at: String::new(),
+                ccache: None,
+                principal: None,
+                tickets: Vec::new(),
+                error: Some("this prober does not read kerberos caches".to_string()),
+            }
+        })
+    }
+}
+
+fn unsupported_dns(host: &str) -> DnsReport {
+    DnsReport {
+        host: host.to_string(),
+        outcome: DnsOutcome::Failed {
+            detail: "this prober cannot query a specific name server".to_string(),
+        },
+        elapsed_ms: 0,
+    }
 }
 
 /// A diagnostic: takes an account and the network, returns findings with proposed fixes.

@@ -30,15 +30,21 @@ impl fmt::Display for ProbeTarget {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DnsOutcome {
-    Resolved { addresses: Vec<IpAddr> },
+    Resolved {
+        addresses: Vec<IpAddr>,
+    },
     /// The name does not exist (NXDOMAIN).
     NxDomain,
     /// The name exists but has no address records.
     NoRecords,
     /// No resolver answered (down, or port 53 blocked).
-    ResolverUnreachable { detail: String },
+    ResolverUnreachable {
+        detail: String,
+    },
     /// Some other failure (SERVFAIL, malformed answer).
-    Failed { detail: String },
+    Failed {
+        detail: String,
+    },
 }
 
 /// A name's resolution as the system resolver sees it, with the time it took.
@@ -178,4 +184,63 @@ impl ProbeReport {
             && self.capabilities.is_some()
             && self.protocol_error.is_none()
     }
+}
+
+/// What the local firewall does with outbound TCP to one address and port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FirewallVerdict {
+    /// No local rule drops or rejects this traffic.
+    Allowed { backend: String },
+    /// A local rule drops or rejects it.
+    Blocked { backend: String, rule: FirewallRule },
+    /// The firewall could not be read (no tool, no permission); nothing is concluded.
+    Unknown { detail: String },
+}
+
+/// A local firewall rule, as found in the ruleset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirewallRule {
+    /// e.g. `inet`, `ip`, `ip6` (nftables), or `iptables`.
+    pub family: String,
+    pub table: String,
+    pub chain: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<u64>,
+    /// `drop` or `reject`.
+    pub action: String,
+    /// The rule as the firewall tool prints it, for the audit evidence.
+    pub text: String,
+}
+
+/// One Kerberos ticket from a credential cache. Times are RFC 3339, UTC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KerberosTicket {
+    pub server: String,
+    pub starts: String,
+    pub expires: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renew_until: Option<String>,
+    pub renewable: bool,
+}
+
+/// A user's Kerberos credential cache as seen now. Never contains key material.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KerberosReport {
+    pub os_user: String,
+    /// When the cache was read (RFC 3339, UTC); expiry is judged against this.
+    pub checked_at: String,
+    /// The cache name, e.g. `FILE:/tmp/krb5cc_1000`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ccache: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    #[serde(default)]
+    pub tickets: Vec<KerberosTicket>,
+    /// Why the cache could not be read, when it could not (none, unreadable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }

@@ -22,6 +22,14 @@ pub enum Snapshot {
     Files { files: Vec<FileSnapshot> },
     /// The action has nothing to restore (a cache flush, a notification); the reason says why.
     Nothing { reason: String },
+    /// A change made by a `Performer` (a firewall rule, a renewed ticket): what it recorded
+    /// before applying, and what it reported after.
+    Performed {
+        performer: String,
+        before: serde_json::Value,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<serde_json::Value>,
+    },
 }
 
 /// One file's content before and after a fix, base64 so the record stays valid JSON.

@@ -11,4 +11,4 @@ pub mod journal;
 mod run;
 
 pub use journal::{FixRecord, Snapshot, StateDir};
-pub use run::{Executor, ExecutorError, Host, Proposal, Recheck, Report};
+pub use run::{Executor, ExecutorError, Host, PerformError, Performer, Proposal, Recheck, Report};

@@ -23,10 +23,50 @@ pub trait Host: Send + Sync {
     fn recheck<'a>(&'a self, account: &'a Account) -> BoxFuture<'a, Recheck>;
     /// Hosts that the account domain's MX, SRV and autoconfig records name, which the policy
     /// accepts as destinations of a host change.
+    /// The performer for a non-settings action, when this machine has one.
+    fn performer(&self, action: &Action) -> Option<&dyn Performer> {
+        let _ = action;
+        None
+    }
     fn extra_allowed_hosts<'a>(&'a self, account: &'a Account) -> BoxFuture<'a, Vec<String>> {
         let _ = account;
         Box::pin(async { Vec::new() })
     }
+}
+
+/// Makes one kind of system change real (a firewall exception, a DNS cache flush, a ticket
+/// renewal) and undoes it. The executor calls it only after the policy allowed the action, with
+/// an intent already recorded.
+pub trait Performer: Send + Sync {
+    /// A stable name, stored in snapshots so that recovery finds the performer again.
+    fn name(&self) -> &'static str;
+    /// Whether this performer handles the action on this machine.
+    fn handles(&self, action: &Action) -> bool;
+    /// Records what `apply` will change; changes nothing.
+    fn snapshot(&self, action: &Action) -> Result<serde_json::Value, PerformError>;
+    /// Makes the change; `fix_id` tags whatever it creates so that undo finds exactly that.
+    /// Returns a description of the new state for the audit record.
+    fn apply(&self, fix_id: &str, action: &Action) -> Result<serde_json::Value, PerformError>;
+    /// Restores the snapshot. Idempotent: recovery may call it for a change that never happened.
+    fn undo(
+        &self,
+        fix_id: &str,
+        action: &Action,
+        before: &serde_json::Value,
+    ) -> Result<(), PerformError>;
+}
+
+/// Why a performer could not act.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PerformError {
+    /// The tool or service needed is not on this machine (no nftables, no nscd); the action
+    /// becomes a recommendation.
+    #[error("not available on this machine: {0}")]
+    Unavailable(String),
+    /// The tool ran and failed; the message includes what it said.
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// The result of re-checking an account after a change.
@@ -92,6 +132,9 @@ pub enum ExecutorError {
     /// A file changed after the fix; restoring would throw away those later edits.
     #[error("{path} changed after fix {fix_id}; not rolling back over later edits (restore it by hand from the snapshot in the state directory)")]
     ChangedSince { fix_id: String, path: PathBuf },
+    /// A performer could not undo its change (the tool failed, or is gone from the machine).
+    #[error("cannot undo fix {fix_id}: {detail}")]
+    Undo { fix_id: String, detail: String },
     /// Restoring a file failed; the message names the file.
     #[error("cannot restore {path}: {source}")]
     Restore {
@@ -352,16 +395,140 @@ impl Executor {
             }
             Action::FlushDns { .. }
             | Action::RenewKerberos { .. }
-            | Action::AddFirewallException { .. } => Ok((
-                Outcome::Recommended,
-                format!(
-                    "this build cannot perform {} yet; recorded as a recommendation",
-                    p.action.kinds().first().map(|k| k.as_str()).unwrap_or("it")
-                ),
-                None,
-                None,
+            | Action::AddFirewallException { .. } => match host.performer(p.action) {
+                Some(performer) => self.apply_performed(host, p, performer).await,
+                None => Ok((
+                    Outcome::Recommended,
+                    format!(
+                        "nothing on this machine can perform {}; recorded as a recommendation",
+                        p.action.kinds().first().map(|k| k.as_str()).unwrap_or("it")
+                    ),
+                    None,
+                    None,
+                )),
+            },
+        }
+    }
+
+    /// Writes the intent, lets the performer apply, re-checks, and undoes when not healthier.
+    async fn apply_performed(
+        &mut self,
+        host: &dyn Host,
+        p: &Proposal<'_>,
+        performer: &dyn Performer,
+    ) -> Result<(Outcome, String, Option<String>, Option<String>), ExecutorError> {
+        let before = match performer.snapshot(p.action) {
+            Ok(b) => b,
+            Err(PerformError::Unavailable(why)) => {
+                return Ok((
+                    Outcome::Recommended,
+                    format!("cannot perform here: {why}"),
+                    None,
+                    None,
+                ))
+            }
+            Err(e) => return Ok((Outcome::Failed, format!("cannot snapshot: {e}"), None, None)),
+        };
+        let fix_id = new_fix_id();
+        let mut rec = self.fix_record(
+            &fix_id,
+            p,
+            Snapshot::Performed {
+                performer: performer.name().to_string(),
+                before: before.clone(),
+                after: None,
+            },
+        );
+        self.record_intent(&rec, p)?;
+        let after = match performer.apply(&fix_id, p.action) {
+            Ok(a) => a,
+            Err(e) => {
+                let undo = performer.undo(&fix_id, p.action, &before);
+                self.discard(&fix_id)?;
+                let msg = match undo {
+                    Ok(()) => format!("apply failed and was undone: {e}"),
+                    Err(u) => format!("apply failed: {e}; undo also failed: {u}"),
+                };
+                return Ok((Outcome::Failed, msg, None, Some(fix_id)));
+            }
+        };
+        let (ok, verification) = match host.recheck(p.account).await {
+            Recheck::Checked { findings } => verify(p.findings, p.finding, &findings),
+            Recheck::Gone { reason } => (
+                false,
+                format!("account unreadable after the change: {reason}"),
+            ),
+        };
+        if ok {
+            rec.snapshot = Snapshot::Performed {
+                performer: performer.name().to_string(),
+                before,
+                after: Some(after),
+            };
+            rec.state = FixState::Applied;
+            self.finish(&rec)?;
+            return Ok((
+                Outcome::Applied,
+                format!("{} (verified)", p.action.describe()),
+                Some(verification),
+                Some(fix_id),
+            ));
+        }
+        let undo = performer.undo(&fix_id, p.action, &before);
+        self.discard(&fix_id)?;
+        match undo {
+            Ok(()) => Ok((
+                Outcome::RolledBack,
+                "the account was not healthier after the change, so it was undone".to_string(),
+                Some(verification),
+                Some(fix_id),
+            )),
+            Err(e) => Ok((
+                Outcome::Failed,
+                format!("verification failed and the undo failed too: {e}"),
+                Some(verification),
+                Some(fix_id),
             )),
         }
+    }
+
+    fn fix_record(&self, fix_id: &str, p: &Proposal<'_>, snapshot: Snapshot) -> FixRecord {
+        FixRecord {
+            fix_id: fix_id.to_string(),
+            time: now_rfc3339(),
+            account_id: p.account.id.0.clone(),
+            email: p.account.email.clone(),
+            client: p.account.client.as_str().to_string(),
+            finding_code: p.finding.code.clone(),
+            action: p.action.clone(),
+            snapshot,
+            state: FixState::Intended,
+        }
+    }
+
+    /// Makes the intent durable in the state directory and the audit log; nothing may be
+    /// changed before this returns.
+    fn record_intent(&mut self, rec: &FixRecord, p: &Proposal<'_>) -> Result<(), ExecutorError> {
+        self.state
+            .write_intent(rec)
+            .map_err(|source| ExecutorError::State {
+                path: self.state.root().to_path_buf(),
+                source,
+            })?;
+        let mut intent = self.base_event(EventKind::Intent, p);
+        intent.fix_id = Some(rec.fix_id.clone());
+        intent.message = format!("about to {}", p.action.describe());
+        self.audit.append(intent)?;
+        Ok(())
+    }
+
+    fn finish(&self, rec: &FixRecord) -> Result<(), ExecutorError> {
+        self.state
+            .finish(rec)
+            .map_err(|source| ExecutorError::State {
+                path: self.state.root().to_path_buf(),
+                source,
+            })
     }
 
     async fn apply_files(
@@ -371,28 +538,8 @@ impl Executor {
         files: Vec<FileSnapshot>,
     ) -> Result<(Outcome, String, Option<String>, Option<String>), ExecutorError> {
         let fix_id = new_fix_id();
-        let mut rec = FixRecord {
-            fix_id: fix_id.clone(),
-            time: now_rfc3339(),
-            account_id: p.account.id.0.clone(),
-            email: p.account.email.clone(),
-            client: p.account.client.as_str().to_string(),
-            finding_code: p.finding.code.clone(),
-            action: p.action.clone(),
-            snapshot: Snapshot::Files { files },
-            state: FixState::Intended,
-        };
-        // The intent is durable in the state directory and the audit log before any write.
-        self.state
-            .write_intent(&rec)
-            .map_err(|source| ExecutorError::State {
-                path: self.state.root().to_path_buf(),
-                source,
-            })?;
-        let mut intent = self.base_event(EventKind::Intent, p);
-        intent.fix_id = Some(fix_id.clone());
-        intent.message = format!("about to {}", p.action.describe());
-        self.audit.append(intent)?;
+        let mut rec = self.fix_record(&fix_id, p, Snapshot::Files { files });
+        self.record_intent(&rec, p)?;
 
         let Snapshot::Files { files } = &rec.snapshot else {
             unreachable!("built just above as Snapshot::Files")
@@ -416,12 +563,7 @@ impl Executor {
         };
         if ok {
             rec.state = FixState::Applied;
-            self.state
-                .finish(&rec)
-                .map_err(|source| ExecutorError::State {
-                    path: self.state.root().to_path_buf(),
-                    source,
-                })?;
+            self.finish(&rec)?;
             Ok((
                 Outcome::Applied,
                 format!("{} (verified)", p.action.describe()),
@@ -458,7 +600,7 @@ impl Executor {
     }
 
     /// Reverts every fix an earlier agent left unfinished (killed between intent and outcome).
-    pub fn recover(&mut self) -> Result<Vec<Report>, ExecutorError> {
+    pub fn recover(&mut self, host: &dyn Host) -> Result<Vec<Report>, ExecutorError> {
         let unfinished = self
             .state
             .unfinished()
@@ -495,6 +637,18 @@ impl Executor {
                     ),
                 },
                 Snapshot::Nothing { reason } => (Outcome::Reverted, reason.clone()),
+                Snapshot::Performed {
+                    performer, before, ..
+                } => match undo_performed(host, performer, &rec, before) {
+                    Ok(()) => (
+                        Outcome::Reverted,
+                        "an unfinished fix from an interrupted run was reverted".to_string(),
+                    ),
+                    Err(e) => (
+                        Outcome::Failed,
+                        format!("could not revert an unfinished fix: {e}"),
+                    ),
+                },
             };
             self.audit.append(Event {
                 kind: EventKind::Recovery,
@@ -529,7 +683,7 @@ impl Executor {
     }
 
     /// Restores the snapshot of a past fix by id, refusing when the files changed since.
-    pub fn rollback(&mut self, fix_id: &str) -> Result<Report, ExecutorError> {
+    pub fn rollback(&mut self, host: &dyn Host, fix_id: &str) -> Result<Report, ExecutorError> {
         let io_err = |source| ExecutorError::State {
             path: self.state.root().to_path_buf(),
             source,
@@ -569,6 +723,15 @@ impl Executor {
                 },
             })?;
         }
+        if let Snapshot::Performed {
+            performer, before, ..
+        } = &rec.snapshot
+        {
+            undo_performed(host, performer, &rec, before).map_err(|e| ExecutorError::Undo {
+                fix_id: fix_id.to_string(),
+                detail: e,
+            })?;
+        }
         rec.state = FixState::RolledBack;
         self.state
             .update_fix(&rec)
@@ -603,6 +766,21 @@ impl Executor {
             verification: None,
         })
     }
+}
+
+/// Finds the performer a snapshot names and lets it undo the fix.
+fn undo_performed(
+    host: &dyn Host,
+    performer: &str,
+    rec: &FixRecord,
+    before: &serde_json::Value,
+) -> Result<(), String> {
+    let p = host
+        .performer(&rec.action)
+        .filter(|p| p.name() == performer)
+        .ok_or_else(|| format!("no performer {performer} on this machine"))?;
+    p.undo(&rec.fix_id, &rec.action, before)
+        .map_err(|e| e.to_string())
 }
 
 /// Keeps a change only when the finding it was for is gone and no problem appeared that was not

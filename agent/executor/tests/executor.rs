@@ -271,12 +271,12 @@ async fn rollback_by_id_restores_the_file_and_refuses_twice() {
     let mut ex = executor(&f, Policy::embedded_default(), false);
     let r = handle(&mut ex, &host(), &acc, &set_port(&acc, 993, None)).await;
     let id = r.fix_id.unwrap();
-    let back = ex.rollback(&id).unwrap();
+    let back = ex.rollback(&host(), &id).unwrap();
     assert_eq!(back.outcome, Outcome::Reverted);
     assert_eq!(fs::read_to_string(&f.cfg).unwrap(), ORIGINAL);
-    let again = ex.rollback(&id).unwrap_err().to_string();
+    let again = ex.rollback(&host(), &id).unwrap_err().to_string();
     assert!(again.contains("already rolled back"), "{again}");
-    let unknown = ex.rollback("fx-nope").unwrap_err().to_string();
+    let unknown = ex.rollback(&host(), "fx-nope").unwrap_err().to_string();
     assert!(unknown.contains("no fix with id"), "{unknown}");
     assert!(matches!(
         mailmend_audit::verify(&f.state.join("audit")).unwrap(),
@@ -294,7 +294,7 @@ async fn rollback_does_not_overwrite_later_edits_by_the_user() {
         .fix_id
         .unwrap();
     fs::write(&f.cfg, "user edited this later\n").unwrap();
-    let err = ex.rollback(&id).unwrap_err().to_string();
+    let err = ex.rollback(&host(), &id).unwrap_err().to_string();
     assert!(err.contains("changed after fix"), "{err}");
     assert_eq!(
         fs::read_to_string(&f.cfg).unwrap(),
@@ -332,7 +332,7 @@ async fn an_unfinished_intent_from_a_killed_agent_is_reverted_at_the_next_start(
     fs::write(&f.cfg, &after).unwrap();
 
     let mut ex = executor(&f, Policy::embedded_default(), false);
-    let reports = ex.recover().unwrap();
+    let reports = ex.recover(&host()).unwrap();
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0].outcome, Outcome::Reverted);
     assert_eq!(fs::read_to_string(&f.cfg).unwrap(), ORIGINAL);
@@ -341,7 +341,7 @@ async fn an_unfinished_intent_from_a_killed_agent_is_reverted_at_the_next_start(
         vec![(EventKind::Recovery, Some(Outcome::Reverted))]
     );
     // A second start finds nothing left to do.
-    assert!(ex.recover().unwrap().is_empty());
+    assert!(ex.recover(&host()).unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -369,7 +369,7 @@ async fn an_intent_killed_before_any_write_is_recovered_without_touching_the_fil
     };
     state.write_intent(&rec).unwrap();
     let mut ex = executor(&f, Policy::embedded_default(), false);
-    assert_eq!(ex.recover().unwrap()[0].outcome, Outcome::Reverted);
+    assert_eq!(ex.recover(&host()).unwrap()[0].outcome, Outcome::Reverted);
     assert_eq!(fs::read_to_string(&f.cfg).unwrap(), ORIGINAL);
 }
 

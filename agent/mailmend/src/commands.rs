@@ -175,7 +175,7 @@ pub async fn fix_pass(
     seen: &mut HashSet<String>,
 ) -> anyhow::Result<FixPass> {
     const ROUNDS: usize = 3;
-    let mut reports = executor.recover()?;
+    let mut reports = executor.recover(agent)?;
     let scan = agent.discover();
     let mut diagnoses = agent.diagnose_all(&scan.accounts).await;
     let unfixable =
@@ -402,8 +402,9 @@ pub fn audit(s: &Settings, cmd: AuditCommand) -> anyhow::Result<u8> {
 }
 
 pub fn rollback(s: &Settings, fix_id: &str, json_out: bool) -> anyhow::Result<u8> {
+    let agent = new_agent(s)?;
     let mut executor = Executor::new(open_state(s)?, s.policy.clone(), false)?;
-    let report = executor.rollback(fix_id)?;
+    let report = executor.rollback(&agent, fix_id)?;
     if json_out {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
