@@ -1,0 +1,1 @@
+//! Performers that make non-settings fixes real: firewall exceptions, DNS cache flushes, Kerberos renewals.
