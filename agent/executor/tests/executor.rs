@@ -500,3 +500,195 @@ async fn the_user_is_notified_at_most_once_a_day_per_problem() {
         Outcome::Skipped
     );
 }
+
+/// A performer whose "system" is an in-memory set of rule tags, so the executor's handling of
+/// performed changes (intent, verify, undo, recovery, rollback) is tested on its own.
+struct TagPerformer {
+    rules: std::sync::Mutex<Vec<String>>,
+}
+
+impl mailmend_executor::Performer for TagPerformer {
+    fn name(&self) -> &'static str {
+        "tags"
+    }
+    fn handles(&self, action: &Action) -> bool {
+        matches!(action, Action::AddFirewallException { .. })
+    }
+    fn snapshot(
+        &self,
+        _action: &Action,
+    ) -> Result<serde_json::Value, mailmend_executor::PerformError> {
+        Ok(serde_json::json!({ "rules": self.rules.lock().unwrap().len() }))
+    }
+    fn apply(
+        &self,
+        fix_id: &str,
+        _action: &Action,
+    ) -> Result<serde_json::Value, mailmend_executor::PerformError> {
+        self.rules.lock().unwrap().push(fix_id.to_string());
+        Ok(serde_json::json!({ "added": fix_id }))
+    }
+    fn undo(
+        &self,
+        fix_id: &str,
+        _action: &Action,
+        _before: &serde_json::Value,
+    ) -> Result<(), mailmend_executor::PerformError> {
+        self.rules.lock().unwrap().retain(|r| r != fix_id);
+        Ok(())
+    }
+}
+
+/// Healthy once any rule exists, like a firewall exception that unblocks the port.
+struct FirewallHost {
+    performer: TagPerformer,
+    heals: bool,
+}
+
+impl Host for FirewallHost {
+    fn adapter(&self, _client: ClientKind) -> Option<&dyn ClientAdapter> {
+        None
+    }
+    fn performer(&self, action: &Action) -> Option<&dyn mailmend_executor::Performer> {
+        use mailmend_executor::Performer as _;
+        self.performer
+            .handles(action)
+            .then_some(&self.performer as _)
+    }
+    fn recheck<'a>(&'a self, account: &'a Account) -> BoxFuture<'a, Recheck> {
+        Box::pin(async move {
+            let blocked = !self.heals || self.performer.rules.lock().unwrap().is_empty();
+            let findings = if blocked {
+                vec![blocked_finding(account)]
+            } else {
+                vec![]
+            };
+            Recheck::Checked { findings }
+        })
+    }
+}
+
+fn blocked_finding(account: &Account) -> Finding {
+    Finding::new(
+        "firewall.blocked_locally",
+        Severity::Error,
+        account.id.clone(),
+        Some(Role::Incoming),
+        "blocked",
+    )
+}
+
+fn exception(account: &Account) -> Action {
+    Action::AddFirewallException {
+        account: account.id.clone(),
+        host: "imap.example.com".into(),
+        addresses: vec!["10.0.0.1".parse().unwrap()],
+        port: 993,
+    }
+}
+
+async fn handle_firewall(
+    ex: &mut Executor,
+    host: &FirewallHost,
+    acc: &Account,
+) -> mailmend_executor::Report {
+    let finding = blocked_finding(acc);
+    let findings = vec![finding.clone()];
+    let plugin = PluginInfo::builtin("test");
+    let action = exception(acc);
+    ex.handle(
+        host,
+        Proposal {
+            account: acc,
+            findings: &findings,
+            finding: &finding,
+            action: &action,
+            plugin: &plugin,
+        },
+    )
+    .await
+    .unwrap()
+}
+
+fn firewall_host(heals: bool) -> FirewallHost {
+    FirewallHost {
+        performer: TagPerformer {
+            rules: std::sync::Mutex::new(Vec::new()),
+        },
+        heals,
+    }
+}
+
+const ALLOW_FIREWALL: &str = "[actions]\nadd_firewall_exception = \"auto\"\n";
+
+#[tokio::test]
+async fn a_performed_change_is_kept_when_verified_and_can_be_rolled_back_by_id() {
+    let f = fixture();
+    let acc = account(&f.cfg);
+    let host = firewall_host(true);
+    let mut ex = executor(&f, policy(ALLOW_FIREWALL), false);
+    let r = handle_firewall(&mut ex, &host, &acc).await;
+    assert_eq!(r.outcome, Outcome::Applied, "{r:?}");
+    let id = r.fix_id.unwrap();
+    assert_eq!(*host.performer.rules.lock().unwrap(), vec![id.clone()]);
+    assert_eq!(ex.rollback(&host, &id).unwrap().outcome, Outcome::Reverted);
+    assert!(host.performer.rules.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_performed_change_that_does_not_help_is_undone() {
+    let f = fixture();
+    let acc = account(&f.cfg);
+    let host = firewall_host(false);
+    let mut ex = executor(&f, policy(ALLOW_FIREWALL), false);
+    let r = handle_firewall(&mut ex, &host, &acc).await;
+    assert_eq!(r.outcome, Outcome::RolledBack, "{r:?}");
+    assert!(host.performer.rules.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_firewall_exception_is_only_recommended_under_the_default_policy() {
+    let f = fixture();
+    let acc = account(&f.cfg);
+    let host = firewall_host(true);
+    let mut ex = executor(&f, Policy::embedded_default(), false);
+    let r = handle_firewall(&mut ex, &host, &acc).await;
+    assert_eq!(r.outcome, Outcome::Recommended, "{r:?}");
+    assert!(host.performer.rules.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_unfinished_performed_change_is_undone_at_the_next_start() {
+    let f = fixture();
+    let acc = account(&f.cfg);
+    let host = firewall_host(true);
+    let fix_id = "fx-20260101T000000Z-f1f1f1";
+    // The killed agent had recorded its intent and added its rule.
+    host.performer
+        .rules
+        .lock()
+        .unwrap()
+        .push(fix_id.to_string());
+    let state = StateDir::open(&f.state).unwrap();
+    state
+        .write_intent(&FixRecord {
+            fix_id: fix_id.into(),
+            time: "2026-01-01T00:00:00Z".into(),
+            account_id: acc.id.0.clone(),
+            email: None,
+            client: "msmtp".into(),
+            finding_code: "firewall.blocked_locally".into(),
+            action: exception(&acc),
+            snapshot: Snapshot::Performed {
+                performer: "tags".into(),
+                before: serde_json::json!({}),
+                after: None,
+            },
+            state: FixState::Intended,
+        })
+        .unwrap();
+    let mut ex = executor(&f, policy(ALLOW_FIREWALL), false);
+    let reports = ex.recover(&host).unwrap();
+    assert_eq!(reports[0].outcome, Outcome::Reverted);
+    assert!(host.performer.rules.lock().unwrap().is_empty());
+}
