@@ -199,7 +199,12 @@ pub fn dovecot_users(users: &[User]) -> String {
 /// Postfix main.cf: example.com delivered to Dovecot over LMTP, TLS everywhere it is asked
 /// for, SASL through Dovecot only where master.cf enables it. Never put a `# comment` after a
 /// value: Postfix would make it part of the value.
-pub fn postfix_main(l: &Layout, a: Addrs) -> String {
+///
+/// `inet_interfaces = all` rather than the two mail addresses: smtpd refuses to start when a
+/// listed address is missing, so `take_down_address` (the old server gone after a migration)
+/// would otherwise break mail on the address that remains. The server namespace holds only
+/// lab addresses.
+pub fn postfix_main(l: &Layout) -> String {
     let run = l.dovecot_run();
     format!(
         r#"compatibility_level = 3.6
@@ -207,7 +212,7 @@ myhostname = mail.example.com
 mydomain = example.com
 myorigin = example.com
 mydestination =
-inet_interfaces = {mail}, {new_mail}
+inet_interfaces = all
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
 queue_directory = {queue}
@@ -238,8 +243,6 @@ smtpd_sasl_auth_enable = no
 smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination
 service_throttle_time = 1s
 "#,
-        mail = a.mail(),
-        new_mail = a.new_mail(),
         queue = d(&l.postfix_queue()),
         data = d(&l.p("postfix/data")),
         logs = d(&l.logs()),
@@ -332,7 +335,7 @@ zone:
 }
 
 /// The lab resolver's unbound.conf: recursion for example.com through a stub zone to NSD,
-/// every other name refused (nothing may leave the lab), no DNSSEC validation (no trust
+/// every other name NXDOMAIN (nothing may leave the lab), no DNSSEC validation (no trust
 /// anchor can be fetched here).
 pub fn unbound_resolver(l: &Layout, a: Addrs) -> String {
     let dir = l.p("unbound");
@@ -353,7 +356,7 @@ pub fn unbound_resolver(l: &Layout, a: Addrs) -> String {
     num-threads: 1
     so-reuseport: no
     module-config: "iterator"
-    local-zone: "." refuse
+    local-zone: "." static
     local-zone: "example.com." transparent
     domain-insecure: "example.com"
 stub-zone:

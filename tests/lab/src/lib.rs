@@ -500,7 +500,7 @@ impl Lab {
 
         // Postfix: configuration, then the queue tree with the ownership its daemons expect.
         let pconf = l.postfix_conf();
-        sys::write_file(&pconf.join("main.cf"), &conf::postfix_main(l, a), 0o644)?;
+        sys::write_file(&pconf.join("main.cf"), &conf::postfix_main(l), 0o644)?;
         sys::write_file(&pconf.join("master.cf"), &conf::postfix_master(), 0o644)?;
         sys::write_file(
             &pconf.join("vmailbox"),
