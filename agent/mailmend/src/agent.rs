@@ -5,7 +5,7 @@ use futures_util::future::join_all;
 use mailmend_core::{
     Account, BoxFuture, ClientAdapter, ClientKind, Diagnostic, Finding, Home, PluginInfo,
 };
-use mailmend_executor::{Host, Recheck};
+use mailmend_executor::{Host, Performer, Recheck};
 use mailmend_plugin_host::Refusal;
 use mailmend_policy::Policy;
 use mailmend_probe::{ProbeConfig, RealProber};
@@ -37,6 +37,7 @@ pub struct Agent {
     adapters: Vec<Box<dyn ClientAdapter>>,
     diagnostics: Vec<Box<dyn Diagnostic>>,
     prober: RealProber,
+    performers: Vec<Box<dyn Performer>>,
     refused: Vec<Refusal>,
 }
 
@@ -63,6 +64,7 @@ impl Agent {
             adapters: adapters(),
             diagnostics,
             prober,
+            performers: mailmend_actions::performers(),
             refused: loaded.refused,
         })
     }
@@ -99,6 +101,19 @@ impl Agent {
         scan
     }
 
+    /// Every file and directory, over every home, whose change may change what `discover`
+    /// finds; the service watches them.
+    pub fn config_paths(&self) -> Vec<std::path::PathBuf> {
+        let mut paths: Vec<std::path::PathBuf> = self
+            .homes
+            .iter()
+            .flat_map(|h| self.adapters.iter().flat_map(move |a| a.config_paths(h)))
+            .collect();
+        paths.sort();
+        paths.dedup();
+        paths
+    }
+
     /// Runs every diagnostic on one account, concurrently.
     pub async fn diagnose(&self, account: &Account) -> Diagnosis {
         let runs = self.diagnostics.iter().map(|d| async move {
@@ -128,6 +143,13 @@ impl Host for Agent {
             .iter()
             .find(|a| a.client() == client)
             .map(|a| a.as_ref())
+    }
+
+    fn performer(&self, action: &mailmend_core::Action) -> Option<&dyn Performer> {
+        self.performers
+            .iter()
+            .find(|p| p.handles(action))
+            .map(|p| p.as_ref())
     }
 
     fn recheck<'a>(&'a self, account: &'a Account) -> BoxFuture<'a, Recheck> {
