@@ -5,7 +5,9 @@
 //! (`localhost` is answered locally as RFC 6761 asks). Nothing is cached between lookups, so a
 //! verification after a fix (a new resolver, a flushed cache) sees fresh answers.
 
-use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
+use hickory_resolver::config::{
+    LookupIpStrategy, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
+};
 use hickory_resolver::name_server::TokioConnectionProvider;
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::xfer::Protocol as DnsProtocol;
@@ -25,8 +27,23 @@ pub(crate) enum NameServers {
     Explicit(Vec<SocketAddr>),
 }
 
-/// Resolves `host` to its A and AAAA addresses within `timeout`.
-pub(crate) async fn resolve(servers: &NameServers, host: &str, timeout: Duration) -> DnsOutcome {
+/// How a lookup treats the hosts file and the address families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// As the system resolver: the hosts file first, IPv4 then IPv6.
+    System,
+    /// A question to the name servers only: no hosts file, and both A and AAAA, so that
+    /// answers of different servers can be compared.
+    Direct,
+}
+
+/// Resolves `host` to its addresses within `timeout`.
+pub(crate) async fn resolve(
+    servers: &NameServers,
+    host: &str,
+    timeout: Duration,
+    mode: Mode,
+) -> DnsOutcome {
     // Host names from configurations may be bracketed IPv6 literals or carry a trailing dot.
     let literal = host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = literal.parse::<IpAddr>() {
@@ -44,7 +61,12 @@ pub(crate) async fn resolve(servers: &NameServers, host: &str, timeout: Duration
     // One attempt must fit in the step's time; retries happen only if time remains.
     opts.timeout = opts.timeout.min(timeout);
     opts.cache_size = 0;
-    opts.use_hosts_file = ResolveHosts::Always;
+    if mode == Mode::Direct {
+        opts.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
+        opts.use_hosts_file = ResolveHosts::Never;
+    } else {
+        opts.use_hosts_file = ResolveHosts::Always;
+    }
     let mut builder = Resolver::builder_with_config(config, TokioConnectionProvider::default());
     *builder.options_mut() = opts;
     let resolver = builder.build();
@@ -123,6 +145,47 @@ fn system_config() -> (ResolverConfig, ResolverOpts, Option<String>) {
     )
 }
 
+/// The name servers lookups through `servers` ask: the explicit ones, or those of
+/// `/etc/resolv.conf` as it is now (inside `ip netns exec`, the namespace's own file).
+pub(crate) fn configured_servers(servers: &NameServers) -> Vec<SocketAddr> {
+    match servers {
+        NameServers::Explicit(addrs) => addrs.clone(),
+        NameServers::System => system_servers(),
+    }
+}
+
+#[cfg(unix)]
+fn system_servers() -> Vec<SocketAddr> {
+    match std::fs::read_to_string("/etc/resolv.conf") {
+        Ok(text) => crate::resolv::name_servers(&text),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot read /etc/resolv.conf");
+            Vec::new()
+        }
+    }
+}
+
+#[cfg(windows)]
+fn system_servers() -> Vec<SocketAddr> {
+    match hickory_resolver::system_conf::read_system_conf() {
+        Ok((config, _)) => {
+            let mut servers: Vec<SocketAddr> = Vec::new();
+            for ns in config.name_servers() {
+                if !servers.contains(&ns.socket_addr) {
+                    servers.push(ns.socket_addr);
+                }
+            }
+            servers
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+#[cfg(not(any(unix, windows)))]
+fn system_servers() -> Vec<SocketAddr> {
+    Vec::new()
+}
+
 /// Maps a resolver error to what it means for the user.
 fn classify(e: &ResolveError) -> DnsOutcome {
     let proto = match e.kind() {
@@ -174,13 +237,13 @@ mod tests {
     async fn ip_literals_resolve_to_themselves() {
         let t = Duration::from_secs(1);
         assert_eq!(
-            resolve(&NameServers::System, "[::1]", t).await,
+            resolve(&NameServers::System, "[::1]", t, Mode::System).await,
             DnsOutcome::Resolved {
                 addresses: vec!["::1".parse().unwrap()]
             }
         );
         assert_eq!(
-            resolve(&NameServers::System, "127.0.0.1", t).await,
+            resolve(&NameServers::System, "127.0.0.1", t, Mode::System).await,
             DnsOutcome::Resolved {
                 addresses: vec!["127.0.0.1".parse().unwrap()]
             }
@@ -190,7 +253,13 @@ mod tests {
     #[tokio::test]
     async fn empty_host_is_a_failure_not_a_lookup() {
         assert!(matches!(
-            resolve(&NameServers::System, "", Duration::from_secs(1)).await,
+            resolve(
+                &NameServers::System,
+                "",
+                Duration::from_secs(1),
+                Mode::System
+            )
+            .await,
             DnsOutcome::Failed { .. }
         ));
     }

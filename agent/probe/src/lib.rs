@@ -8,15 +8,28 @@
 //! Every server is treated as hostile: reads are bounded by `io_timeout`, by `max_line_bytes`
 //! per line and by `max_total_bytes` per connection, and a whole probe ends within
 //! `connect_timeout + 4 × io_timeout` (see [`ProbeConfig`]).
+//!
+//! Beyond probing targets it answers the questions the DNS, firewall and Kerberos diagnostics
+//! ask: the configured name servers, a lookup through one server, the authoritative answer
+//! ([`RealProber::with_authoritative_port`] lets tests serve a zone on a high port), what the
+//! local firewall does with a connection ([`firewall`], a pure evaluator), and the tickets in a
+//! user's credential cache ([`ccache`], a pure parser that never keeps key or ticket bytes).
 
+mod authoritative;
+pub mod ccache;
 mod config;
 mod conn;
 mod dialogue;
 mod dns;
+pub mod firewall;
+mod firewall_cmd;
+pub mod kerberos;
 mod prober;
 pub mod replies;
+pub mod resolv;
 mod tcp;
 mod tls;
+mod wire;
 
 pub use config::{ProbeConfig, ProbeError, MIN_LINE_BYTES, SESSION_IO_TIMEOUTS};
-pub use prober::{RealProber, FALLBACK_EHLO_NAME};
+pub use prober::{RealProber, DEFAULT_KRB5_CONF, FALLBACK_EHLO_NAME};

@@ -1,15 +1,21 @@
 //! [`RealProber`]: the network as diagnostics see it, for real.
 
+use crate::authoritative;
 use crate::config::{ProbeConfig, ProbeError};
 use crate::conn::Limits;
 use crate::dialogue::{self, SessionParams};
 use crate::dns::{self, NameServers};
+use crate::firewall_cmd;
+use crate::kerberos;
+use crate::resolv::DNS_PORT;
 use crate::tcp;
 use crate::tls::TlsContext;
 use mailmend_core::{
-    BoxFuture, DnsOutcome, DnsReport, ProbeReport, ProbeTarget, Prober, TcpOutcome,
+    BoxFuture, DnsOutcome, DnsReport, FirewallVerdict, KerberosReport, ProbeReport, ProbeTarget,
+    Prober, TcpOutcome,
 };
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -31,7 +37,13 @@ struct Inner {
     tls: TlsContext,
     name_servers: NameServers,
     ehlo_name: String,
+    /// The port authoritative name servers are asked on.
+    authoritative_port: u16,
+    krb5_conf: PathBuf,
 }
+
+/// Where MIT Kerberos' configuration is, unless told otherwise.
+pub const DEFAULT_KRB5_CONF: &str = "/etc/krb5.conf";
 
 impl RealProber {
     /// Loads the system trust roots and the configured extra CA files.
@@ -47,6 +59,8 @@ impl RealProber {
                 tls,
                 name_servers: NameServers::System,
                 ehlo_name: local_ehlo_name(),
+                authoritative_port: DNS_PORT,
+                krb5_conf: PathBuf::from(DEFAULT_KRB5_CONF),
             }),
         })
     }
@@ -56,6 +70,22 @@ impl RealProber {
     /// system resolver with a known-good one.
     pub fn with_name_servers(mut self, servers: Vec<SocketAddr>) -> RealProber {
         Arc::make_mut(&mut self.inner).name_servers = NameServers::Explicit(servers);
+        self
+    }
+
+    /// Asks authoritative name servers on this port instead of 53. Real zones are always served
+    /// on 53; this exists so that tests can run their own authoritative server (NSD on a high
+    /// port of 127.0.0.x) without the privileged port. The servers' addresses still come from
+    /// the zone's NS records.
+    pub fn with_authoritative_port(mut self, port: u16) -> RealProber {
+        Arc::make_mut(&mut self.inner).authoritative_port = port;
+        self
+    }
+
+    /// Reads Kerberos' `default_ccache_name` from this file instead of
+    /// [`DEFAULT_KRB5_CONF`] (read afresh for every report).
+    pub fn with_krb5_config(mut self, path: impl Into<PathBuf>) -> RealProber {
+        Arc::make_mut(&mut self.inner).krb5_conf = path.into();
         self
     }
 
@@ -74,8 +104,44 @@ impl Inner {
     async fn resolve(&self, host: &str) -> DnsReport {
         let started = Instant::now();
         tracing::debug!(host, "resolving");
-        let outcome = dns::resolve(&self.name_servers, host, self.cfg.io_timeout).await;
+        let outcome = dns::resolve(
+            &self.name_servers,
+            host,
+            self.cfg.io_timeout,
+            dns::Mode::System,
+        )
+        .await;
         tracing::debug!(host, ?outcome, "resolved");
+        DnsReport {
+            host: host.to_string(),
+            outcome,
+            elapsed_ms: elapsed_ms(started),
+        }
+    }
+
+    async fn resolve_via(&self, host: &str, server: SocketAddr) -> DnsReport {
+        let started = Instant::now();
+        let servers = NameServers::Explicit(vec![server]);
+        // The hosts file is no name server: a comparison of servers must not see it.
+        let outcome = dns::resolve(&servers, host, self.cfg.io_timeout, dns::Mode::Direct).await;
+        tracing::debug!(host, %server, ?outcome, "resolved through one server");
+        DnsReport {
+            host: host.to_string(),
+            outcome,
+            elapsed_ms: elapsed_ms(started),
+        }
+    }
+
+    async fn resolve_authoritative(&self, host: &str) -> DnsReport {
+        let started = Instant::now();
+        let lookup = authoritative::Lookup {
+            name_servers: &self.name_servers,
+            recursive: dns::configured_servers(&self.name_servers),
+            port: self.authoritative_port,
+            timeout: self.cfg.io_timeout,
+        };
+        let outcome = authoritative::resolve(&lookup, host).await;
+        tracing::debug!(host, ?outcome, "resolved authoritatively");
         DnsReport {
             host: host.to_string(),
             outcome,
@@ -143,6 +209,37 @@ impl Drop for AbortOnDrop {
 impl Prober for RealProber {
     fn resolve<'a>(&'a self, host: &'a str) -> BoxFuture<'a, DnsReport> {
         Box::pin(self.inner.resolve(host))
+    }
+
+    /// The `nameserver` entries of `/etc/resolv.conf`, read afresh (inside `ip netns exec`,
+    /// the namespace's own file), or the servers given to [`RealProber::with_name_servers`].
+    fn system_name_servers(&self) -> Vec<SocketAddr> {
+        dns::configured_servers(&self.inner.name_servers)
+    }
+
+    /// A and AAAA through exactly this server over UDP (TCP after truncation), with no cache
+    /// and no hosts file, within `io_timeout`; classified as [`Prober::resolve`] is.
+    fn resolve_via<'a>(&'a self, host: &'a str, server: SocketAddr) -> BoxFuture<'a, DnsReport> {
+        Box::pin(self.inner.resolve_via(host, server))
+    }
+
+    /// The zone's authoritative answer, asked without recursion, within `io_timeout` overall
+    /// (see the `authoritative` module for the walk).
+    fn resolve_authoritative<'a>(&'a self, host: &'a str) -> BoxFuture<'a, DnsReport> {
+        Box::pin(self.inner.resolve_authoritative(host))
+    }
+
+    /// Evaluates `nft -j list ruleset` (else `iptables -S`) for outbound TCP to `addr:port`;
+    /// the tool may take `io_timeout`. Unknown when neither tool can be run or the ruleset's
+    /// verdict depends on what cannot be known here.
+    fn local_firewall<'a>(&'a self, addr: IpAddr, port: u16) -> BoxFuture<'a, FirewallVerdict> {
+        Box::pin(firewall_cmd::verdict(addr, port, self.inner.cfg.io_timeout))
+    }
+
+    /// The user's default FILE cache, found through krb5.conf (never `KRB5CCNAME`, which is
+    /// the user's own environment). A missing cache is no error: the report has no tickets.
+    fn kerberos_tickets<'a>(&'a self, os_user: &'a str) -> BoxFuture<'a, KerberosReport> {
+        Box::pin(kerberos::report(os_user, &self.inner.krb5_conf))
     }
 
     fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, ProbeReport> {

@@ -2,6 +2,9 @@
 //!
 //! Codes are part of mailmend's interface: policies, the audit log, notifications (one per
 //! problem) and the documentation refer to them, so a code is never renamed or reused.
+//!
+//! One root cause gets one code: which diagnostic owns which cause is written down in the
+//! crate's `causes` module.
 
 /// The configured port does not work, but another port with the same security does on the same
 /// host (e.g. IMAP with SSL/TLS on 143 instead of 993). Fixed by setting the port.
@@ -28,9 +31,39 @@ pub const DNS_NXDOMAIN: &str = "dns.nxdomain";
 /// The server name exists but has no address records. Fixed by IT in the domain's DNS zone.
 pub const DNS_NO_RECORDS: &str = "dns.no_records";
 
-/// No DNS resolver answered (resolver down, offline, or port 53 blocked), so no name resolves.
-/// Fixed by restoring the network or the resolver; the DNS diagnostic refines the cause.
+/// A configured DNS server does not answer. Reported by the DNS diagnostic, once per account
+/// (no role: the resolver is the computer's). A Warning when another configured server answers
+/// (mail works, lookups are slowed by the wait for the dead one; IT must fix or remove it); an
+/// Error when none answers, which the user is told about when the domain's own servers are
+/// reachable (then only the resolver is broken: a VPN or network setting to check).
 pub const DNS_RESOLVER_UNREACHABLE: &str = "dns.resolver_unreachable";
+
+/// This computer's DNS cache still gives the server's old address, which no longer answers,
+/// while the domain's authoritative servers give a new address that does (a moved server).
+/// Reported by the DNS diagnostic, only for an endpoint that failed at the TCP level. Fixed by
+/// flushing the DNS cache.
+pub const DNS_STALE_CACHE: &str = "dns.stale_cache";
+
+/// A rule of this computer's firewall (nftables or iptables) drops or rejects connections to the
+/// configured server and port. Reported by the firewall diagnostic with the rule as evidence.
+/// Fixed by a firewall exception for the server's addresses and port, where the policy allows.
+pub const FIREWALL_BLOCKED_LOCALLY: &str = "firewall.blocked_locally";
+
+/// The account logs in with Kerberos, but the user has no ticket-granting ticket. The user must
+/// log in to Kerberos again (`kinit`, or unlock the session).
+pub const KERBEROS_NO_TICKET: &str = "kerberos.no_ticket";
+
+/// The user's ticket-granting ticket has expired. Kerberos cannot renew a ticket after its end
+/// time, so the user must log in to Kerberos again.
+pub const KERBEROS_TICKET_EXPIRED: &str = "kerberos.ticket_expired";
+
+/// The user's ticket-granting ticket expires within the hour. Renewed by mailmend when it is
+/// renewable beyond its current end; otherwise the user is told to log in again soon.
+pub const KERBEROS_TICKET_EXPIRING: &str = "kerberos.ticket_expiring";
+
+/// The user's credential cache could not be read (a cache type other than FILE, no permission,
+/// a corrupt file); nothing is concluded about the tickets.
+pub const KERBEROS_CACHE_UNREADABLE: &str = "kerberos.cache_unreadable";
 
 /// The lookup failed in another way (SERVFAIL, a malformed answer). Usually a broken zone or
 /// DNSSEC problem at the domain; fixed by IT.
@@ -64,13 +97,16 @@ pub const TLS_PROTOCOL_MISMATCH: &str = "tls.protocol_mismatch";
 /// The TLS handshake failed for another reason. Fixed by IT after reading the evidence.
 pub const TLS_HANDSHAKE_FAILED: &str = "tls.handshake_failed";
 
-/// Every mail port of the host times out: the host is down or the path to it drops everything.
-/// The firewall diagnostic refines local versus upstream blocking.
+/// Every mail port of the host times out: the host is down or the path to it drops everything
+/// (a local firewall rule or a stale DNS cache is reported by the firewall or DNS diagnostic
+/// instead).
 pub const NETWORK_UNREACHABLE_HOST: &str = "network.unreachable_host";
 
-/// The configured port times out while other ports of the same host answer: a firewall on the way
-/// drops that port. The firewall diagnostic refines local versus upstream; fixed by a firewall
-/// exception or by the network's administrator.
+/// The configured port times out while other ports of the same host answer, no other port
+/// works with an acceptable security, and no local firewall rule is the cause: a firewall on
+/// the way drops that port. Reported by the connectivity diagnostic (a local rule is the
+/// firewall diagnostic's `firewall.blocked_locally` instead). Fixed by the network's
+/// administrator.
 pub const NETWORK_BLOCKED_UPSTREAM: &str = "network.blocked_upstream";
 
 /// The host refuses the configured port and no other mail port works: the mail service is down
@@ -113,6 +149,12 @@ pub const ALL: &[&str] = &[
     DNS_NO_RECORDS,
     DNS_RESOLVER_UNREACHABLE,
     DNS_FAILED,
+    DNS_STALE_CACHE,
+    FIREWALL_BLOCKED_LOCALLY,
+    KERBEROS_NO_TICKET,
+    KERBEROS_TICKET_EXPIRED,
+    KERBEROS_TICKET_EXPIRING,
+    KERBEROS_CACHE_UNREADABLE,
     TLS_CERTIFICATE_EXPIRED,
     TLS_CERTIFICATE_NOT_YET_VALID,
     TLS_CERTIFICATE_SELF_SIGNED,

@@ -7,8 +7,16 @@
 //! same host (one `probe_all`), plus one round on other hosts only when that round found nothing
 //! (standard host names of the email domain), or typo candidates (one concurrent resolve round and
 //! one `probe_all`), or the in-domain names a mismatched certificate presents (one `probe_all`).
+//! An endpoint that failed at the TCP level first costs the shared cause checks of
+//! [`crate::causes`] (the local firewall for each address, one authoritative lookup, and one
+//! `probe_all` of new addresses only when the answers differ).
+//!
+//! Ownership: a local firewall rule, a stale DNS cache and an unanswering resolver are reported
+//! by the firewall and DNS diagnostics; this one then reports nothing for that endpoint, so
+//! that every root cause gets exactly one code.
 
 use crate::auth;
+use crate::causes;
 use crate::codes;
 use crate::hosts;
 use crate::join::join_all;
@@ -295,14 +303,9 @@ impl<'a> Check<'a> {
                 );
                 return vec![self.dns_finding(codes::DNS_NO_RECORDS, summary, &report)];
             }
-            DnsOutcome::ResolverUnreachable { .. } => {
-                let summary = format!(
-                    "No DNS server answered when looking up the {} server {}, so it cannot be reached",
-                    self.proto(),
-                    self.host()
-                );
-                return vec![self.dns_finding(codes::DNS_RESOLVER_UNREACHABLE, summary, &report)];
-            }
+            // The DNS diagnostic owns this: it can tell which name server is dead and whether
+            // the rest of the network works.
+            DnsOutcome::ResolverUnreachable { .. } => return Vec::new(),
             DnsOutcome::Failed { detail } => {
                 let summary = format!(
                     "Looking up the {} server {} in DNS failed ({detail})",
@@ -311,6 +314,11 @@ impl<'a> Check<'a> {
                 );
                 return vec![self.dns_finding(codes::DNS_FAILED, summary, &report)];
             }
+        }
+        // A local firewall rule or a stale DNS cache is reported by the firewall or the DNS
+        // diagnostic; a settings change here would only hide it.
+        if causes::explained_elsewhere(self.prober, &report).await {
+            return Vec::new();
         }
         if report.tcp.is_connected() {
             if let Some(TlsOutcome::Failed { failure }) = &report.tls {

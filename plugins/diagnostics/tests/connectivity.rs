@@ -359,15 +359,44 @@ async fn nxdomain_whose_candidates_do_not_work_has_no_proposal() {
 }
 
 #[tokio::test]
+async fn an_unanswering_resolver_is_left_to_the_dns_diagnostic() {
+    // The DNS diagnostic owns dns.resolver_unreachable: it can tell which server is dead.
+    let net = FakeNet::new().dns(
+        IMAP_HOST,
+        DnsOutcome::ResolverUnreachable {
+            detail: "timeout".into(),
+        },
+    );
+    assert!(diagnose(&imap_only(993, Tls), &net).await.is_empty());
+    assert_eq!(net.calls().len(), 1);
+}
+
+#[tokio::test]
+async fn a_local_firewall_rule_or_a_stale_cache_is_left_to_their_diagnostics() {
+    // Without the deference, 993 timing out while 143 STARTTLS works would move the account
+    // to 143, hiding a local rule (or a moved server) behind a worse setting.
+    let local_rule = FakeNet::new()
+        .host_at(IMAP_HOST, &["192.0.2.1"], Behaviour::Refused)
+        .on(IMAP_HOST, 993, Tls, Behaviour::TimedOut)
+        .serve(Imap, IMAP_HOST, 143, StartTls, imap_caps())
+        .firewall("192.0.2.1", 993, blocked("drop", 3, "tcp dport 993 drop"));
+    assert!(diagnose(&imap_only(993, Tls), &local_rule).await.is_empty());
+    assert!(
+        local_rule.probe_all_calls().is_empty(),
+        "no alternatives probed"
+    );
+
+    let stale = FakeNet::new()
+        .host_at(IMAP_HOST, &["192.0.2.1"], Behaviour::TimedOut)
+        .authoritative(IMAP_HOST, resolved(&["192.0.2.2"]))
+        .address("192.0.2.2", Behaviour::Serve(Imap, imap_caps()));
+    assert!(diagnose(&imap_only(993, Tls), &stale).await.is_empty());
+}
+
+#[tokio::test]
 async fn dns_failures_get_their_own_codes_and_no_port_search() {
     for (outcome, code) in [
         (DnsOutcome::NoRecords, codes::DNS_NO_RECORDS),
-        (
-            DnsOutcome::ResolverUnreachable {
-                detail: "timeout".into(),
-            },
-            codes::DNS_RESOLVER_UNREACHABLE,
-        ),
         (
             DnsOutcome::Failed {
                 detail: "SERVFAIL".into(),
@@ -546,6 +575,15 @@ async fn timeouts_on_every_port_is_an_unreachable_host() {
     // Configured probe, one matrix round, one round on the email domain's other hosts.
     assert_eq!(net.calls().len(), 3);
     assert_eq!(net.probe_all_calls().len(), 2);
+    // Before that, the shared cause checks: the firewall for the one address, and the
+    // authoritative answer (the same as the system's here, so no probe of new addresses).
+    assert_eq!(
+        net.checks(),
+        vec![
+            Check::Firewall("127.0.0.1".parse().unwrap(), 993),
+            Check::Authoritative(IMAP_HOST.into())
+        ]
+    );
 }
 
 #[tokio::test]

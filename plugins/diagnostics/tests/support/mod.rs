@@ -5,10 +5,11 @@
 
 use mailmend_core::{
     Account, AccountId, Action, AuthMethod, BoxFuture, Capabilities, ClientKind, Diagnostic,
-    DnsOutcome, DnsReport, Endpoint, Finding, Location, ProbeReport, ProbeTarget, Prober, Protocol,
-    Security, TcpOutcome, TlsFailure, TlsOutcome,
+    DnsOutcome, DnsReport, Endpoint, Finding, FirewallRule, FirewallVerdict, KerberosReport,
+    KerberosTicket, Location, ProbeReport, ProbeTarget, Prober, Protocol, Security, TcpOutcome,
+    TlsFailure, TlsOutcome,
 };
-use mailmend_diagnostics::{codes, Connectivity};
+use mailmend_diagnostics::{builtin, codes, Connectivity};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -34,10 +35,29 @@ pub enum Call {
     ProbeAll(Vec<ProbeTarget>),
 }
 
-/// Hosts, their DNS answers and per-(port, security) behaviour; an unscripted name does not exist.
+/// One question beyond probing and resolving: the cause checks of the DNS, firewall and
+/// Kerberos diagnostics. Kept apart from [`Call`], so that probing budgets stay countable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    ResolveVia(String, SocketAddr),
+    Authoritative(String),
+    Firewall(IpAddr, u16),
+    Kerberos(String),
+}
+
+/// Hosts, their DNS answers and per-(port, security) behaviour; an unscripted name does not
+/// exist, and an IP literal resolves to itself. Name servers, authoritative answers (by default
+/// the same as the system's), firewall verdicts (by default allowed) and Kerberos caches (by
+/// default unreadable) are scripted too.
 #[derive(Default)]
 pub struct FakeNet {
     dns: HashMap<String, DnsOutcome>,
+    name_servers: Vec<SocketAddr>,
+    dead_servers: Vec<SocketAddr>,
+    authoritative: HashMap<String, DnsOutcome>,
+    firewall: HashMap<(IpAddr, u16), FirewallVerdict>,
+    kerberos: HashMap<String, KerberosReport>,
+    checks: Mutex<Vec<Check>>,
     /// What a resolved host does on a port nobody scripted.
     host_default: HashMap<String, Behaviour>,
     services: HashMap<(String, u16, Security), Behaviour>,
@@ -78,6 +98,49 @@ impl FakeNet {
     pub fn dns(mut self, host: &str, outcome: DnsOutcome) -> Self {
         self.dns.insert(host.to_string(), outcome);
         self
+    }
+
+    /// A host that resolves to these addresses and behaves as `default` on unscripted ports.
+    pub fn host_at(mut self, host: &str, addresses: &[&str], default: Behaviour) -> Self {
+        self.dns.insert(host.to_string(), resolved(addresses));
+        self.host_default.insert(host.to_string(), default);
+        self
+    }
+
+    /// How an address behaves when probed as an IP-literal target.
+    pub fn address(mut self, ip: &str, default: Behaviour) -> Self {
+        self.host_default.insert(ip.to_string(), default);
+        self
+    }
+
+    /// The configured name servers, and which of them do not answer.
+    pub fn name_servers(mut self, servers: &[&str], dead: &[&str]) -> Self {
+        self.name_servers = servers.iter().map(|s| sock(s)).collect();
+        self.dead_servers = dead.iter().map(|s| sock(s)).collect();
+        self
+    }
+
+    pub fn authoritative(mut self, host: &str, outcome: DnsOutcome) -> Self {
+        self.authoritative.insert(host.to_string(), outcome);
+        self
+    }
+
+    pub fn firewall(mut self, ip: &str, port: u16, verdict: FirewallVerdict) -> Self {
+        self.firewall.insert((ip.parse().unwrap(), port), verdict);
+        self
+    }
+
+    pub fn kerberos(mut self, report: KerberosReport) -> Self {
+        self.kerberos.insert(report.os_user.clone(), report);
+        self
+    }
+
+    pub fn checks(&self) -> Vec<Check> {
+        self.checks.lock().unwrap().clone()
+    }
+
+    fn check(&self, c: Check) {
+        self.checks.lock().unwrap().push(c);
     }
 
     pub fn on(mut self, host: &str, port: u16, security: Security, b: Behaviour) -> Self {
@@ -129,7 +192,15 @@ impl FakeNet {
     }
 
     fn dns_of(&self, host: &str) -> DnsOutcome {
-        self.dns.get(host).cloned().unwrap_or(DnsOutcome::NxDomain)
+        if let Some(outcome) = self.dns.get(host) {
+            return outcome.clone();
+        }
+        match host.parse::<IpAddr>() {
+            Ok(ip) => DnsOutcome::Resolved {
+                addresses: vec![ip],
+            },
+            Err(_) => DnsOutcome::NxDomain,
+        }
     }
 
     fn report(&self, t: &ProbeTarget) -> ProbeReport {
@@ -143,10 +214,10 @@ impl FakeNet {
             protocol_error: None,
             elapsed_ms: 1,
         };
-        if !matches!(dns, DnsOutcome::Resolved { .. }) {
+        let DnsOutcome::Resolved { addresses } = &dns else {
             return report;
-        }
-        let address = SocketAddr::new(loopback(), t.port);
+        };
+        let address = SocketAddr::new(addresses.first().copied().unwrap_or_else(loopback), t.port);
         let behaviour = self
             .services
             .get(&(t.host.clone(), t.port, t.security))
@@ -221,6 +292,127 @@ impl Prober for FakeNet {
             .unwrap()
             .push(Call::ProbeAll(targets.to_vec()));
         Box::pin(async move { targets.iter().map(|t| self.report(t)).collect() })
+    }
+
+    fn system_name_servers(&self) -> Vec<SocketAddr> {
+        self.name_servers.clone()
+    }
+
+    fn resolve_via<'a>(&'a self, host: &'a str, server: SocketAddr) -> BoxFuture<'a, DnsReport> {
+        self.check(Check::ResolveVia(host.to_string(), server));
+        let outcome = if self.dead_servers.contains(&server) {
+            DnsOutcome::ResolverUnreachable {
+                detail: format!("no answer from {server}"),
+            }
+        } else {
+            self.authoritative
+                .get(host)
+                .cloned()
+                .unwrap_or_else(|| self.dns_of(host))
+        };
+        Box::pin(async move {
+            DnsReport {
+                host: host.to_string(),
+                outcome,
+                elapsed_ms: 1,
+            }
+        })
+    }
+
+    fn resolve_authoritative<'a>(&'a self, host: &'a str) -> BoxFuture<'a, DnsReport> {
+        self.check(Check::Authoritative(host.to_string()));
+        let outcome = self
+            .authoritative
+            .get(host)
+            .cloned()
+            .unwrap_or_else(|| self.dns_of(host));
+        Box::pin(async move {
+            DnsReport {
+                host: host.to_string(),
+                outcome,
+                elapsed_ms: 1,
+            }
+        })
+    }
+
+    fn local_firewall<'a>(&'a self, addr: IpAddr, port: u16) -> BoxFuture<'a, FirewallVerdict> {
+        self.check(Check::Firewall(addr, port));
+        let verdict = self
+            .firewall
+            .get(&(addr, port))
+            .cloned()
+            .unwrap_or_else(|| FirewallVerdict::Allowed {
+                backend: "nftables".into(),
+            });
+        Box::pin(async move { verdict })
+    }
+
+    fn kerberos_tickets<'a>(&'a self, os_user: &'a str) -> BoxFuture<'a, KerberosReport> {
+        self.check(Check::Kerberos(os_user.to_string()));
+        let report = self
+            .kerberos
+            .get(os_user)
+            .cloned()
+            .unwrap_or(KerberosReport {
+                os_user: os_user.to_string(),
+                checked_at: String::new(),
+                ccache: None,
+                principal: None,
+                tickets: Vec::new(),
+                error: Some("no cache scripted".into()),
+            });
+        Box::pin(async move { report })
+    }
+}
+
+pub fn sock(s: &str) -> SocketAddr {
+    SocketAddr::new(s.parse().unwrap(), 53)
+}
+
+pub fn resolved(addresses: &[&str]) -> DnsOutcome {
+    DnsOutcome::Resolved {
+        addresses: addresses.iter().map(|a| a.parse().unwrap()).collect(),
+    }
+}
+
+pub fn blocked(action: &str, handle: u64, text: &str) -> FirewallVerdict {
+    FirewallVerdict::Blocked {
+        backend: "nftables".into(),
+        rule: FirewallRule {
+            family: "inet".into(),
+            table: "filter".into(),
+            chain: "output".into(),
+            handle: Some(handle),
+            action: action.into(),
+            text: text.into(),
+        },
+    }
+}
+
+// ---- Kerberos reports ----
+
+pub const REALM: &str = "EXAMPLE.COM";
+pub const CHECKED_AT: &str = "2026-03-01T12:00:00Z";
+
+/// A ticket-granting ticket that started an hour before [`CHECKED_AT`].
+pub fn tgt(expires: &str, renew_until: Option<&str>, renewable: bool) -> KerberosTicket {
+    KerberosTicket {
+        server: format!("krbtgt/{REALM}@{REALM}"),
+        starts: "2026-03-01T11:00:00Z".into(),
+        expires: expires.into(),
+        renew_until: renew_until.map(str::to_string),
+        renewable,
+    }
+}
+
+pub fn ticket_report(user: &str, tickets: Vec<KerberosTicket>) -> KerberosReport {
+    KerberosReport {
+        os_user: user.into(),
+        checked_at: CHECKED_AT.into(),
+        ccache: Some("FILE:/tmp/krb5cc_1000".into()),
+        principal: Some(format!("{user}@{REALM}")),
+        tickets,
+        error: None,
     }
 }
 
@@ -338,6 +530,75 @@ pub async fn diagnose(account: &Account, net: &FakeNet) -> Vec<Finding> {
         );
     }
     findings
+}
+
+/// Runs every built-in diagnostic (as the agent does) and checks what must hold for every
+/// output: known codes, evidence, notifications about their own finding, proposals that stay
+/// inside the account (its endpoints' hosts, its user), no plaintext and no empty change.
+pub async fn diagnose_all(account: &Account, net: &FakeNet) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for diagnostic in builtin() {
+        let found = tokio::time::timeout(Duration::from_secs(5), diagnostic.diagnose(account, net))
+            .await
+            .expect("the diagnosis finished");
+        findings.extend(found);
+    }
+    let hosts: Vec<String> = [account.incoming.as_ref(), account.outgoing.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|e| e.host.clone())
+        .collect();
+    for f in &findings {
+        assert!(
+            codes::ALL.contains(&f.code.as_str()),
+            "unknown code {}",
+            f.code
+        );
+        assert_eq!(f.account, account.id);
+        assert!(!f.summary.is_empty());
+        assert!(!f.evidence.is_empty(), "{} has no evidence", f.code);
+        let machine_wide =
+            f.code == codes::DNS_RESOLVER_UNREACHABLE || f.code.starts_with("kerberos.");
+        assert_eq!(
+            f.role.is_none(),
+            machine_wide,
+            "{}: role {:?}",
+            f.code,
+            f.role
+        );
+        for a in &f.proposed {
+            match a {
+                Action::SetEndpoint { change, .. } => {
+                    assert!(!change.is_empty());
+                    assert_ne!(change.security, Some(Security::None), "plaintext proposed");
+                }
+                Action::NotifyUser {
+                    problem, message, ..
+                } => {
+                    assert_eq!(problem, &f.code);
+                    assert!(!message.is_empty());
+                }
+                Action::FlushDns { host } => assert!(hosts.contains(host), "{host}"),
+                Action::AddFirewallException {
+                    account: id,
+                    host,
+                    addresses,
+                    ..
+                } => {
+                    assert_eq!(id, &account.id);
+                    assert!(hosts.contains(host), "{host}");
+                    assert!(!addresses.is_empty());
+                }
+                Action::RenewKerberos { os_user, .. } => assert_eq!(os_user, &account.os_user),
+            }
+        }
+    }
+    findings
+}
+
+/// The codes of findings, in order.
+pub fn codes_of(findings: &[Finding]) -> Vec<&str> {
+    findings.iter().map(|f| f.code.as_str()).collect()
 }
 
 /// The single SetEndpoint change a finding proposes.
