@@ -5,10 +5,15 @@ use futures_util::future::join_all;
 use mailmend_core::{
     Account, BoxFuture, ClientAdapter, ClientKind, Diagnostic, Finding, Home, PluginInfo,
 };
+use mailmend_core::{DnsReport, FirewallVerdict, KerberosReport, ProbeReport, ProbeTarget, Prober};
 use mailmend_executor::{Host, Performer, Recheck};
 use mailmend_plugin_host::Refusal;
 use mailmend_policy::Policy;
 use mailmend_probe::{ProbeConfig, RealProber};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use tokio::sync::OnceCell;
 
 /// One account's diagnosis: its findings, each with the plugin that produced it.
 #[derive(Debug, Clone)]
@@ -114,11 +119,13 @@ impl Agent {
         paths
     }
 
-    /// Runs every diagnostic on one account, concurrently.
+    /// Runs every diagnostic on one account, concurrently, sharing one probe per target.
     pub async fn diagnose(&self, account: &Account) -> Diagnosis {
+        let shared = SharedProbes::new(&self.prober);
+        let shared = &shared;
         let runs = self.diagnostics.iter().map(|d| async move {
             let info = d.info();
-            d.diagnose(account, &self.prober)
+            d.diagnose(account, shared)
                 .await
                 .into_iter()
                 .map(move |f| (f, info.clone()))
@@ -183,4 +190,117 @@ impl Host for Agent {
 /// The built-in client adapters available on this platform.
 fn adapters() -> Vec<Box<dyn ClientAdapter>> {
     vec![Box::new(mailmend_thunderbird::ThunderbirdAdapter::new())]
+}
+
+/// The prober as the diagnostics of one account see it: every diagnostic asks about the same
+/// configured endpoints, so each target is probed and each name resolved once per diagnosis, and
+/// concurrent askers wait for the one probe in flight. A new diagnosis (a re-check after a fix)
+/// starts empty, so it always sees the network as it is now.
+struct SharedProbes<'a> {
+    inner: &'a RealProber,
+    probes: Mutex<HashMap<ProbeTarget, Arc<OnceCell<ProbeReport>>>>,
+    resolves: Mutex<HashMap<String, Arc<OnceCell<DnsReport>>>>,
+}
+
+impl<'a> SharedProbes<'a> {
+    fn new(inner: &'a RealProber) -> Self {
+        SharedProbes {
+            inner,
+            probes: Mutex::new(HashMap::new()),
+            resolves: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// The cell for `key`, created on first use. A poisoned lock only means another diagnostic
+/// panicked while inserting; the map itself is still consistent, so its content is used.
+fn cell<K: std::hash::Hash + Eq + Clone, V>(
+    map: &Mutex<HashMap<K, Arc<OnceCell<V>>>>,
+    key: &K,
+) -> Arc<OnceCell<V>> {
+    let mut m = map.lock().unwrap_or_else(|e| e.into_inner());
+    m.entry(key.clone()).or_default().clone()
+}
+
+impl Prober for SharedProbes<'_> {
+    fn resolve<'a>(&'a self, host: &'a str) -> BoxFuture<'a, DnsReport> {
+        Box::pin(async move {
+            let c = cell(&self.resolves, &host.to_string());
+            c.get_or_init(|| self.inner.resolve(host)).await.clone()
+        })
+    }
+
+    fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, ProbeReport> {
+        Box::pin(async move {
+            let c = cell(&self.probes, target);
+            c.get_or_init(|| self.inner.probe(target)).await.clone()
+        })
+    }
+
+    fn probe_all<'a>(&'a self, targets: &'a [ProbeTarget]) -> BoxFuture<'a, Vec<ProbeReport>> {
+        Box::pin(join_all(targets.iter().map(|t| self.probe(t))))
+    }
+
+    fn system_name_servers(&self) -> Vec<SocketAddr> {
+        self.inner.system_name_servers()
+    }
+
+    fn resolve_via<'a>(&'a self, host: &'a str, server: SocketAddr) -> BoxFuture<'a, DnsReport> {
+        self.inner.resolve_via(host, server)
+    }
+
+    fn resolve_authoritative<'a>(&'a self, host: &'a str) -> BoxFuture<'a, DnsReport> {
+        self.inner.resolve_authoritative(host)
+    }
+
+    fn local_firewall<'a>(&'a self, addr: IpAddr, port: u16) -> BoxFuture<'a, FirewallVerdict> {
+        self.inner.local_firewall(addr, port)
+    }
+
+    fn kerberos_tickets<'a>(&'a self, os_user: &'a str) -> BoxFuture<'a, KerberosReport> {
+        self.inner.kerberos_tickets(os_user)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mailmend_core::{Protocol, Security};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn diagnostics_of_one_account_share_one_connection_per_target() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                drop(sock);
+            }
+        });
+        let real = RealProber::new(ProbeConfig::default()).unwrap();
+        let shared = SharedProbes::new(&real);
+        let target = ProbeTarget {
+            protocol: Protocol::Imap,
+            host: "127.0.0.1".into(),
+            port,
+            security: Security::None,
+        };
+        let targets = vec![target.clone(), target.clone()];
+        let (a, b, c) = tokio::join!(
+            shared.probe(&target),
+            shared.probe(&target),
+            shared.probe_all(&targets)
+        );
+        assert_eq!(a, b);
+        assert_eq!(c, vec![a.clone(), a]);
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+
+        // A new diagnosis probes again: a re-check after a fix must see the network as it is.
+        let fresh = SharedProbes::new(&real);
+        fresh.probe(&target).await;
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
 }
