@@ -412,10 +412,15 @@ remote-control:
 }
 
 /// krb5.conf for the KDC tools and, through /etc/netns, for the client namespace.
-pub fn krb5_conf(a: Addrs) -> String {
+///
+/// Default credential caches live in the lab directory (`krb5cc/krb5cc_<uid>`), so that the
+/// agent finds a user's tickets where `Lab::kinit` puts them and nothing lands in the host's
+/// shared /tmp.
+pub fn krb5_conf(l: &Layout, a: Addrs) -> String {
     format!(
         r#"[libdefaults]
     default_realm = {REALM}
+    default_ccache_name = FILE:{cc}/krb5cc_%{{uid}}
     dns_lookup_realm = false
     dns_lookup_kdc = false
     rdns = false
@@ -430,6 +435,7 @@ pub fn krb5_conf(a: Addrs) -> String {
     example.com = {REALM}
 "#,
         kdc = a.kdc(),
+        cc = d(&l.p("krb5cc")),
     )
 }
 

@@ -470,7 +470,11 @@ impl Lab {
             0o644,
         )?;
         sys::write_file(&cli_etc.join("hosts"), hosts, 0o644)?;
-        sys::write_file(&cli_etc.join("krb5.conf"), &conf::krb5_conf(a), 0o644)?;
+        sys::write_file(
+            &cli_etc.join("krb5.conf"),
+            &conf::krb5_conf(&self.layout, a),
+            0o644,
+        )?;
         // So that a plain `unbound-control` inside the client namespace (as an agent would
         // run it to flush DNS) reaches the client's local cache.
         sys::write_file(
@@ -1577,7 +1581,7 @@ fn krb5_env(l: &Layout) -> Vec<(&'static str, PathBuf)> {
 
 /// Writes the KDC configuration and creates the realm database with a principal per user.
 fn create_kdc_database(l: &Layout, a: Addrs) -> Result<()> {
-    sys::write_file(&l.p("krb5/krb5.conf"), &conf::krb5_conf(a), 0o644)?;
+    sys::write_file(&l.p("krb5/krb5.conf"), &conf::krb5_conf(l, a), 0o644)?;
     sys::write_file(&l.p("krb5/kdc.conf"), &conf::kdc_conf(l, a), 0o644)?;
     sys::write_file(&l.p("krb5/kadm5.acl"), "", 0o644)?;
     let env = krb5_env(l);

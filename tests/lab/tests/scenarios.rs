@@ -460,3 +460,116 @@ impl Scenario {
             .unwrap()
     }
 }
+
+const AUTO_FIREWALL: &str = "[actions]\nadd_firewall_exception = \"auto\"\n";
+
+fn client_ruleset(s: &Scenario) -> String {
+    let out = s.lab.client_exec("nft", ["list", "ruleset"]).unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_local_nftables_drop_of_993_gets_an_exception_that_rollback_removes() {
+    let s = Scenario::with_policy(&HEALTHY, AUTO_FIREWALL);
+    s.lab.nft_client("tcp dport 993 drop").unwrap();
+    let blocked_ruleset = client_ruleset(&s);
+    assert!(!s.incoming_works(), "the drop rule must break IMAP first");
+
+    let fixed = assert_fixed(&s, "firewall.blocked_locally");
+    assert_eq!(fixed["action"]["kind"], "add_firewall_exception");
+    assert!(s.incoming_works(), "IMAP still blocked after the exception");
+    let ruleset = client_ruleset(&s);
+    let fix_id = fixed["fix_id"].as_str().unwrap();
+    assert!(ruleset.contains(&format!("mailmend:{fix_id}")), "{ruleset}");
+
+    // Rollback removes exactly the agent's rule: the ruleset is as the admin left it.
+    let out = s
+        .lab
+        .run_mailmend(
+            &s.home,
+            ["--policy", s.policy.to_str().unwrap(), "rollback", fix_id],
+        )
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(client_ruleset(&s), blocked_ruleset);
+    assert!(!s.incoming_works());
+}
+
+#[test]
+fn a_local_nftables_reject_of_587_is_excepted_for_the_mail_host_only() {
+    let tb = Tb {
+        smtp_port: 587,
+        smtp_socket: 2,
+        ..HEALTHY
+    };
+    let s = Scenario::with_policy(&tb, AUTO_FIREWALL);
+    s.lab.nft_client("tcp dport 587 reject").unwrap();
+    let fixed = assert_fixed(&s, "firewall.blocked_locally");
+    assert_eq!(fixed["action"]["port"], 587);
+    assert!(
+        s.outgoing_works(),
+        "sending still blocked after the exception"
+    );
+    // The exception names the mail server's address and port, nothing broader.
+    let ruleset = client_ruleset(&s);
+    let rule = ruleset
+        .lines()
+        .find(|l| l.contains("mailmend:"))
+        .unwrap_or_else(|| panic!("no mailmend rule in\n{ruleset}"));
+    assert!(
+        rule.contains(&s.lab.mail_ip().to_string())
+            && rule.contains("587")
+            && rule.contains("accept"),
+        "{rule}"
+    );
+}
+
+#[test]
+fn a_firewall_block_is_only_recommended_under_the_default_policy() {
+    let s = Scenario::new(&HEALTHY);
+    s.lab.nft_client("tcp dport 993 drop").unwrap();
+    let before = client_ruleset(&s);
+    let (status, fix, text) = s.fix();
+    assert_eq!(status, Some(1), "{text}");
+    let r = reports(&fix, "firewall.blocked_locally");
+    assert_eq!(r.len(), 1, "{text}");
+    assert_eq!(r[0]["outcome"], "recommended", "{text}");
+    assert_eq!(client_ruleset(&s), before, "the ruleset must not change");
+}
+
+#[test]
+fn a_stale_local_dns_cache_after_a_migration_is_flushed() {
+    let s = Scenario::new(&HEALTHY);
+    s.lab.use_local_cache(true).unwrap();
+    // The local cache learns the old address while the account works.
+    let (status, _, text) = s.mailmend(&["check", "--json"]);
+    assert_eq!(status, Some(0), "{text}");
+    // The servers move to the new address and the old one disappears.
+    s.lab.set_a_record("imap", s.lab.new_mail_ip()).unwrap();
+    s.lab.set_a_record("smtp", s.lab.new_mail_ip()).unwrap();
+    s.lab.take_down_address(s.lab.mail_ip()).unwrap();
+
+    let (_, fix, text) = s.fix();
+    let flushed: Vec<&Value> = fix["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["finding_code"] == "dns.stale_cache" && r["outcome"] == "applied")
+        .collect();
+    assert!(!flushed.is_empty(), "no applied flush\n{text}");
+    assert_eq!(flushed[0]["action"]["kind"], "flush_dns", "{text}");
+    assert!(
+        fix["remaining"][0]["findings"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "problems remain after the flush\n{text}"
+    );
+    // The configuration was never touched: the name was right, the cache was wrong.
+    assert_unchanged(&s, &prefs_js(&HEALTHY));
+    assert!(s.incoming_works(), "IMAP does not work after the flush");
+}
