@@ -168,7 +168,13 @@ impl Host for Agent {
             };
             for home in &self.homes {
                 let d = adapter.discover(home);
-                if let Some(bad) = d.findings.iter().find(|f| f.account == account.id) {
+                // Only an unreadable file means the account cannot be judged; other findings
+                // about its configuration (an ambiguous setting) do not.
+                if let Some(bad) = d
+                    .findings
+                    .iter()
+                    .find(|f| f.account == account.id && f.code == "config.unreadable")
+                {
                     return Recheck::Gone {
                         reason: bad.summary.clone(),
                     };
@@ -189,7 +195,11 @@ impl Host for Agent {
 
 /// The built-in client adapters available on this platform.
 fn adapters() -> Vec<Box<dyn ClientAdapter>> {
-    vec![Box::new(mailmend_thunderbird::ThunderbirdAdapter::new())]
+    vec![
+        Box::new(mailmend_thunderbird::ThunderbirdAdapter::new()),
+        Box::new(mailmend_mutt::MuttAdapter::new()),
+        Box::new(mailmend_aerc::AercAdapter::new()),
+    ]
 }
 
 /// The prober as the diagnostics of one account see it: every diagnostic asks about the same

@@ -78,6 +78,24 @@ impl Scenario {
         Self::with_policy(tb, "")
     }
 
+    /// A scenario whose only mail configuration is one file at `rel` in the home.
+    fn with_file(rel: &str, content: &str) -> Scenario {
+        let lab = Lab::start().expect("start the lab");
+        let home = lab.home("alice").unwrap();
+        let config = home.join(rel);
+        fs::create_dir_all(config.parent().unwrap()).unwrap();
+        fs::write(&config, content).unwrap();
+        let policy = lab.dir().join("policy.toml");
+        let s = Scenario {
+            lab,
+            home,
+            prefs: config,
+            policy,
+        };
+        s.set_policy("");
+        s
+    }
+
     fn with_policy(tb: &Tb, extra_policy: &str) -> Scenario {
         let lab = Lab::start().expect("start the lab");
         let home = lab.home("alice").unwrap();
@@ -572,4 +590,49 @@ fn a_stale_local_dns_cache_after_a_migration_is_flushed() {
     // The configuration was never touched: the name was right, the cache was wrong.
     assert_unchanged(&s, &prefs_js(&HEALTHY));
     assert!(s.incoming_works(), "IMAP does not work after the flush");
+}
+
+const MUTTRC: &str = "# Alice's mutt\n\
+set realname = \"Alice Liddell\"\n\
+set from = \"alice@example.com\"\n\
+set imap_user = \"alice@example.com\"\n\
+set imap_pass = \"kept-out-of-logs\"\n\
+set folder = \"imaps://imap.example.com:1993/\"\n\
+set spoolfile = \"+INBOX\"\n\
+set smtp_url = \"smtps://alice@smtp.example.com:465/\"\n\
+set ssl_force_tls = yes\n";
+
+#[test]
+fn mutt_with_a_wrong_imap_port_is_corrected() {
+    let s = Scenario::with_file(".muttrc", MUTTRC);
+    assert_fixed(&s, "settings.wrong_port");
+    assert_eq!(
+        changed_lines(MUTTRC, &s.prefs),
+        vec![(
+            "set folder = \"imaps://imap.example.com:1993/\"".to_string(),
+            "set folder = \"imaps://imap.example.com:993/\"".to_string()
+        )]
+    );
+    assert!(s.incoming_works());
+}
+
+const AERC: &str = "# aerc accounts\n\
+[Work]\n\
+source = imaps://alice@imap.example.com:1993\n\
+outgoing = smtps://alice@smtp.example.com:465\n\
+from = Alice Liddell <alice@example.com>\n\
+default = INBOX\n";
+
+#[test]
+fn aerc_with_a_wrong_imap_port_is_corrected() {
+    let s = Scenario::with_file(".config/aerc/accounts.conf", AERC);
+    assert_fixed(&s, "settings.wrong_port");
+    assert_eq!(
+        changed_lines(AERC, &s.prefs),
+        vec![(
+            "source = imaps://alice@imap.example.com:1993".to_string(),
+            "source = imaps://alice@imap.example.com:993".to_string()
+        )]
+    );
+    assert!(s.incoming_works());
 }
