@@ -34,6 +34,11 @@ impl NetDelay {
     /// Starts `exe delayer --queue <queue> --delay-ms <ms>` inside namespace `ns`, waits until
     /// it is bound, then queues every packet from `ns` to `net`/24 through it.
     pub fn start(exe: &Path, ns: &str, net: Ipv4Addr, queue: u16, delay_ms: u64) -> Result<Self> {
+        if !Path::new("/usr/sbin/iptables").exists() {
+            bail!(
+                "iptables is missing: run tests/install-deps.sh (it installs the iptables package)"
+            );
+        }
         ensure_queue_support();
         let mut child = Command::new("ip")
             .args(["netns", "exec", ns])
