@@ -400,18 +400,16 @@ impl Dialect<'_> {
         }
     }
 
-    /// Says goodbye and closes, waiting only briefly for the server's answer.
+    /// Says goodbye and closes. The server's answer tells the probe nothing, and waiting for it
+    /// would cost every probe a round trip (probe-bench), so the command is sent and the
+    /// connection closed at once; servers handle a close after LOGOUT/QUIT as normal.
     async fn goodbye(&mut self, conn: &mut LineConn) {
         let until = goodbye_deadline(conn);
         let command = match self {
-            Dialect::Imap { .. } => "LOGOUT",
-            Dialect::Pop3 | Dialect::Smtp { .. } => "QUIT",
+            Dialect::Imap { next_tag } => format!("a{next_tag} LOGOUT"),
+            Dialect::Pop3 | Dialect::Smtp { .. } => "QUIT".to_string(),
         };
-        if let Dialect::Imap { .. } = self {
-            let _ = tokio::time::timeout_at(until, self.imap_command(conn, command)).await;
-        } else if conn.write_line(command, until).await.is_ok() {
-            let _ = conn.read_line(until).await;
-        }
+        let _ = conn.write_line(&command, until).await;
         conn.shutdown(until).await;
     }
 

@@ -109,6 +109,12 @@ pub(crate) async fn connect(
                 match joined {
                     Some(Ok((addr, Ok(stream)))) => {
                         tracing::debug!(%addr, "tcp connected");
+                        // A probe sends a few small writes and waits for each answer: without
+                        // NODELAY, Nagle holds rustls' Finished until the server's delayed ACK,
+                        // a round trip plus ~40 ms on every TLS handshake (probe-bench).
+                        if let Err(e) = stream.set_nodelay(true) {
+                            tracing::debug!(%addr, error = %e, "cannot set TCP_NODELAY");
+                        }
                         // Dropping the set aborts the attempts still running.
                         return (Some(stream), TcpOutcome::Connected { address: addr });
                     }

@@ -286,8 +286,21 @@ impl MailServer {
         self
     }
 
-    pub fn commands(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
+    /// The commands the server received. The probe closes right after its LOGOUT/QUIT without
+    /// waiting for the answer, so the server may still be reading the last one: wait (bounded)
+    /// until it has seen a goodbye or the client's close.
+    pub async fn commands(&self) -> Vec<String> {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            let log = self.log.lock().unwrap().clone();
+            let said_goodbye = log
+                .last()
+                .is_some_and(|c| c.ends_with("LOGOUT") || c == "QUIT");
+            if said_goodbye || std::time::Instant::now() >= until {
+                return log;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 
     pub async fn start(self) -> u16 {

@@ -28,7 +28,7 @@ async fn imap_logindisabled_and_auth_mechanisms_are_read() {
     assert!(!caps.starttls);
     assert_eq!(caps.auth_mechanisms, vec!["GSSAPI", "PLAIN"]);
     assert!(caps.words.contains(&"IDLE".to_string()));
-    assert_eq!(server.commands(), vec!["a1 CAPABILITY", "a2 LOGOUT"]);
+    assert_eq!(server.commands().await, vec!["a1 CAPABILITY", "a2 LOGOUT"]);
 }
 
 #[tokio::test]
@@ -63,7 +63,7 @@ async fn smtp_multiline_greeting_and_ehlo_are_parsed() {
     assert!(caps.starttls);
     // Security None never starts TLS, even when offered.
     let ehlo = format!("EHLO {}", prober.ehlo_name());
-    assert_eq!(server.commands(), vec![ehlo.as_str(), "QUIT"]);
+    assert_eq!(server.commands().await, vec![ehlo.as_str(), "QUIT"]);
 }
 
 #[tokio::test]
@@ -80,7 +80,7 @@ async fn pop3_capa_is_read() {
     assert_eq!(caps.greeting, "+OK test POP3 ready");
     assert_eq!(caps.auth_mechanisms, vec!["GSSAPI"]);
     assert!(caps.starttls);
-    assert_lockout_safe(&server.commands());
+    assert_lockout_safe(&server.commands().await);
 }
 
 #[tokio::test]

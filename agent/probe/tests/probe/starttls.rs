@@ -47,10 +47,10 @@ async fn imap_starttls_upgrades_and_rereads_capabilities() {
     );
     assert_eq!(caps.greeting, "* OK test IMAP ready");
     assert_eq!(
-        server.commands(),
+        server.commands().await,
         vec!["a1 CAPABILITY", "a2 STARTTLS", "a3 CAPABILITY", "a4 LOGOUT"]
     );
-    assert_lockout_safe(&server.commands());
+    assert_lockout_safe(&server.commands().await);
 }
 
 #[tokio::test]
@@ -66,7 +66,7 @@ async fn imap_capabilities_in_greeting_spare_a_round_trip() {
     let report = probe(&pki, &server, Protocol::Imap).await;
     established(&report);
     assert_eq!(
-        server.commands(),
+        server.commands().await,
         vec!["a1 STARTTLS", "a2 CAPABILITY", "a3 LOGOUT"]
     );
 }
@@ -84,8 +84,11 @@ async fn pop3_stls_upgrades_and_rereads_capabilities() {
     let caps = report.capabilities.as_ref().unwrap();
     assert_eq!(caps.auth_mechanisms, vec!["PLAIN", "LOGIN"]);
     assert!(caps.words.contains(&"USER".to_string()));
-    assert_eq!(server.commands(), vec!["CAPA", "STLS", "CAPA", "QUIT"]);
-    assert_lockout_safe(&server.commands());
+    assert_eq!(
+        server.commands().await,
+        vec!["CAPA", "STLS", "CAPA", "QUIT"]
+    );
+    assert_lockout_safe(&server.commands().await);
 }
 
 #[tokio::test]
@@ -107,10 +110,10 @@ async fn smtp_starttls_upgrades_and_repeats_ehlo() {
     assert!(!caps.starttls);
     let ehlo = format!("EHLO {}", prober.ehlo_name());
     assert_eq!(
-        server.commands(),
+        server.commands().await,
         vec![ehlo.as_str(), "STARTTLS", &ehlo, "QUIT"]
     );
-    assert_lockout_safe(&server.commands());
+    assert_lockout_safe(&server.commands().await);
 }
 
 #[tokio::test]
@@ -125,7 +128,11 @@ async fn starttls_not_advertised_is_unavailable_and_not_attempted() {
         report.capabilities.as_ref().unwrap().auth_mechanisms,
         vec!["PLAIN"]
     );
-    assert!(!server.commands().iter().any(|c| c.contains("STARTTLS")));
+    assert!(!server
+        .commands()
+        .await
+        .iter()
+        .any(|c| c.contains("STARTTLS")));
     assert!(!report.is_healthy());
 }
 
@@ -156,7 +163,11 @@ async fn imap_preauth_greeting_blocks_starttls() {
         .caps(&["IMAP4rev1", "STARTTLS"], &[]);
     let report = probe(&pki, &server, Protocol::Imap).await;
     assert!(unavailable(&report).contains("PREAUTH"));
-    assert!(!server.commands().iter().any(|c| c.contains("STARTTLS")));
+    assert!(!server
+        .commands()
+        .await
+        .iter()
+        .any(|c| c.contains("STARTTLS")));
 }
 
 #[tokio::test]
