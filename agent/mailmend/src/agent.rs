@@ -199,6 +199,9 @@ fn adapters() -> Vec<Box<dyn ClientAdapter>> {
         Box::new(mailmend_thunderbird::ThunderbirdAdapter::new()),
         Box::new(mailmend_mutt::MuttAdapter::new()),
         Box::new(mailmend_aerc::AercAdapter::new()),
+        Box::new(mailmend_msmtp::MsmtpAdapter::new()),
+        Box::new(mailmend_mbsync::MbsyncAdapter::new()),
+        Box::new(mailmend_evolution::EvolutionAdapter::new()),
     ]
 }
 

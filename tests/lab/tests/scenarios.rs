@@ -636,3 +636,130 @@ fn aerc_with_a_wrong_imap_port_is_corrected() {
     );
     assert!(s.incoming_works());
 }
+
+fn msmtprc(ca: &Path) -> String {
+    format!(
+        "# msmtp configuration\n\
+defaults\n\
+auth           on\n\
+tls            on\n\
+tls_trust_file {ca}\n\
+logfile        ~/.msmtp.log\n\
+\n\
+# Work mail\n\
+account        work\n\
+host           smtp.example.com\n\
+port           25\n\
+tls_starttls   on\n\
+from           alice@example.com\n\
+user           alice@example.com\n\
+password       {pw}\n\
+\n\
+account default : work\n",
+        ca = ca.display(),
+        pw = ALICE.password,
+    )
+}
+
+#[test]
+fn msmtp_on_port_25_is_moved_and_the_real_msmtp_sends_again() {
+    // The lab's CA path is only known once the lab runs.
+    let s = Scenario::with_file(".msmtprc", "");
+    let content = msmtprc(&s.lab.ca_pem_path());
+    fs::write(&s.prefs, &content).unwrap();
+    let fixed = assert_fixed(&s, "settings.wrong_port_security");
+    assert_eq!(fixed["action"]["change"]["port"], 465);
+    let after = fs::read_to_string(&s.prefs).unwrap();
+    assert!(
+        after.contains("port           465") || after.contains("port 465"),
+        "{after}"
+    );
+    assert!(
+        after.contains("tls_starttls   off") || after.contains("tls_starttls off"),
+        "{after}"
+    );
+
+    // The real msmtp, with the repaired file, delivers through Postfix.
+    let subject = format!("mailmend msmtp scenario {}", s.lab.id());
+    let script = format!(
+        "printf 'From: alice@example.com\\nTo: alice@example.com\\nSubject: {subject}\\n\\nhello\\n' | msmtp -C {} -a work alice@example.com",
+        s.prefs.display()
+    );
+    let out = s.lab.client_exec("sh", ["-c", script.as_str()]).unwrap();
+    assert!(
+        out.status.success(),
+        "msmtp failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.lab
+        .wait_for_message(
+            ALICE.login,
+            ALICE.password,
+            &subject,
+            std::time::Duration::from_secs(15),
+        )
+        .unwrap();
+    // The password msmtp needs never reached the audit log.
+    let audit = serde_json::to_string(&s.audit()).unwrap();
+    assert!(!audit.contains(ALICE.password));
+}
+
+fn mbsyncrc(ca: &Path, maildir: &Path) -> String {
+    format!(
+        "# isync configuration\n\
+IMAPAccount work\n\
+Host imap.example.com\n\
+Port 1993\n\
+User alice@example.com\n\
+Pass {pw}\n\
+SSLType IMAPS\n\
+CertificateFile {ca}\n\
+\n\
+IMAPStore work-remote\n\
+Account work\n\
+\n\
+MaildirStore work-local\n\
+Path {md}/\n\
+Inbox {md}/INBOX\n\
+\n\
+Channel work\n\
+Far :work-remote:\n\
+Near :work-local:\n\
+Patterns INBOX\n\
+Create Near\n\
+SyncState *\n",
+        pw = ALICE.password,
+        ca = ca.display(),
+        md = maildir.display(),
+    )
+}
+
+#[test]
+fn mbsync_with_a_wrong_port_is_corrected_and_the_real_mbsync_syncs_again() {
+    let s = Scenario::with_file(".mbsyncrc", "");
+    let maildir = s.home.join("Mail");
+    fs::create_dir_all(&maildir).unwrap();
+    let content = mbsyncrc(&s.lab.ca_pem_path(), &maildir);
+    fs::write(&s.prefs, &content).unwrap();
+    let mbsync = |s: &Scenario| {
+        s.lab
+            .client_exec("mbsync", ["-c", s.prefs.to_str().unwrap(), "work"])
+            .unwrap()
+    };
+    assert!(
+        !mbsync(&s).status.success(),
+        "mbsync must fail on the wrong port first"
+    );
+    assert_fixed(&s, "settings.wrong_port");
+    assert_eq!(
+        changed_lines(&content, &s.prefs),
+        vec![("Port 1993".to_string(), "Port 993".to_string())]
+    );
+    let out = mbsync(&s);
+    assert!(
+        out.status.success(),
+        "mbsync failed after the fix: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(maildir.join("INBOX/cur").is_dir() || maildir.join("INBOX/new").is_dir());
+}
