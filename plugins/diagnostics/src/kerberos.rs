@@ -3,7 +3,8 @@
 //!
 //! Times are judged against the moment the cache was read (`checked_at`), never the clock at
 //! diagnosis time, so that a report means the same thing whenever it is looked at. "About to
-//! expire" is within [`EXPIRING_WITHIN_SECS`]. A ticket is renewed only when it is renewable
+//! expire" is within [`EXPIRING_WITHIN_SECS`] or half the ticket's lifetime, whichever is
+//! shorter (see `expiring_threshold`). A ticket is renewed only when it is renewable
 //! beyond its current end time: MIT Kerberos cannot renew after the end time, and a renewal that
 //! does not reach past it gains nothing.
 
@@ -17,6 +18,17 @@ use time::OffsetDateTime;
 
 /// How close to its end a ticket counts as expiring: one hour.
 pub const EXPIRING_WITHIN_SECS: i64 = 3600;
+
+/// Seconds before its end at which a ticket counts as expiring: an hour, or half its lifetime
+/// when that is shorter. A fixed hour would call every ticket of an hour or less "expiring" even
+/// right after a renewal, so the agent would renew, fail to verify and roll back at every pass.
+fn expiring_threshold(ticket: &KerberosTicket, expires: OffsetDateTime) -> i64 {
+    let lifetime = parse(&ticket.starts).map(|starts| (expires - starts).whole_seconds());
+    match lifetime {
+        Some(l) if l > 0 => EXPIRING_WITHIN_SECS.min(l / 2),
+        _ => EXPIRING_WITHIN_SECS,
+    }
+}
 
 /// Whether the Kerberos tickets a Kerberos-authenticated account needs are there and valid.
 #[derive(Debug, Clone, Copy, Default)]
@@ -160,7 +172,7 @@ fn judge(account: &Account, report: &KerberosReport) -> Option<Finding> {
             )),
         );
     }
-    if (expires - now).whole_seconds() > EXPIRING_WITHIN_SECS {
+    if (expires - now).whole_seconds() > expiring_threshold(ticket, expires) {
         return None;
     }
     let code = codes::KERBEROS_TICKET_EXPIRING;

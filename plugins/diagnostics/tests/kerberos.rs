@@ -135,3 +135,24 @@ async fn accounts_without_kerberos_never_read_a_cache() {
     assert!(Kerberos.diagnose(&acc, &net).await.is_empty());
     assert!(net.checks().is_empty());
 }
+
+/// A site with one-hour tickets: right after a renewal the ticket has its whole hour left, and
+/// must not count as expiring, or every pass would renew, fail to verify and roll back.
+#[tokio::test]
+async fn short_lived_tickets_are_not_always_expiring() {
+    // Checked at 12:00 (CHECKED_AT); a fresh one-hour ticket from 12:00 to 13:00.
+    let fresh = KerberosTicket {
+        starts: "2026-03-01T12:00:00Z".into(),
+        ..tgt("2026-03-01T13:00:00Z", Some("2026-03-07T12:00:00Z"), true)
+    };
+    assert!(judge(vec![fresh]).await.is_empty());
+    // The same kind of ticket with 20 minutes left (less than half its hour) is expiring.
+    let late = KerberosTicket {
+        starts: "2026-03-01T11:20:00Z".into(),
+        ..tgt("2026-03-01T12:20:00Z", Some("2026-03-07T12:00:00Z"), true)
+    };
+    assert_eq!(
+        codes_of(&judge(vec![late]).await),
+        [codes::KERBEROS_TICKET_EXPIRING]
+    );
+}

@@ -763,3 +763,44 @@ fn mbsync_with_a_wrong_port_is_corrected_and_the_real_mbsync_syncs_again() {
     );
     assert!(maildir.join("INBOX/cur").is_dir() || maildir.join("INBOX/new").is_dir());
 }
+
+#[test]
+fn an_expiring_renewable_kerberos_ticket_is_renewed_before_it_ends() {
+    // An account that logs in with Kerberos (Thunderbird authMethod 5).
+    let s = Scenario::new(&HEALTHY);
+    let prefs = fs::read_to_string(&s.prefs).unwrap().replace(
+        "mail.server.server1.authMethod\", 3",
+        "mail.server.server1.authMethod\", 5",
+    );
+    fs::write(&s.prefs, prefs).unwrap();
+    // A 20-second ticket renewable for 10 minutes, in the default cache of the home's owner
+    // (root here; the lab's krb5.conf keeps default caches in the lab directory).
+    let ccache = s
+        .lab
+        .kinit(
+            &ALICE,
+            std::time::Duration::from_secs(20),
+            std::time::Duration::from_secs(600),
+            0,
+        )
+        .unwrap();
+    let before = String::from_utf8_lossy(&s.lab.klist(&ccache).unwrap().stdout).into_owned();
+    // Wait until less than half its lifetime is left: now it is "expiring".
+    std::thread::sleep(std::time::Duration::from_secs(11));
+
+    let (_, fix, text) = s.fix();
+    let renewed: Vec<&Value> = reports(&fix, "kerberos.ticket_expiring");
+    assert_eq!(renewed.len(), 1, "{text}");
+    assert_eq!(renewed[0]["action"]["kind"], "renew_kerberos", "{text}");
+    assert_eq!(renewed[0]["outcome"], "applied", "{text}");
+    let after = String::from_utf8_lossy(&s.lab.klist(&ccache).unwrap().stdout).into_owned();
+    assert_ne!(before, after, "the ticket's times did not change");
+    let (_, check, text) = s.mailmend(&["check", "--json"]);
+    let codes: Vec<&str> = check["accounts"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    assert!(!codes.iter().any(|c| c.starts_with("kerberos.")), "{text}");
+}
