@@ -6,12 +6,12 @@ use crate::output::{endpoint, table};
 use crate::{exit, homes, Settings};
 use anyhow::Context;
 use mailmend_audit::{AuditLog, Event, EventKind, Filter, Outcome, VerifyReport};
-use mailmend_core::{Finding, Severity};
+use mailmend_core::{Finding, Location, Severity};
 use mailmend_executor::{Executor, Proposal, Report, StateDir};
 use mailmend_policy::Policy;
 use serde_json::json;
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Version of the `--json` output documents; bumped only on incompatible changes.
 const JSON_VERSION: u32 = 1;
@@ -174,9 +174,26 @@ pub async fn fix_pass(
     executor: &mut Executor,
     seen: &mut HashSet<String>,
 ) -> anyhow::Result<FixPass> {
+    fix_pass_scoped(agent, executor, seen, None).await
+}
+
+/// [`fix_pass`] limited, when `only` is given, to the accounts stored in one of those files: the
+/// service answers an edit of one file by looking at that file's accounts alone. Unreadable
+/// configuration (`config.unreadable`) is always reported, as it names no account to match;
+/// `seen` keeps its entries for the accounts outside the scope.
+pub async fn fix_pass_scoped(
+    agent: &Agent,
+    executor: &mut Executor,
+    seen: &mut HashSet<String>,
+    only: Option<&HashSet<PathBuf>>,
+) -> anyhow::Result<FixPass> {
     const ROUNDS: usize = 3;
     let mut reports = executor.recover(agent)?;
-    let scan = agent.discover();
+    let mut scan = agent.discover();
+    if let Some(only) = only {
+        scan.accounts
+            .retain(|a| matches!(&a.location, Location::File { path } if only.contains(path)));
+    }
     let mut diagnoses = agent.diagnose_all(&scan.accounts).await;
     let unfixable =
         scan.problems
@@ -205,10 +222,25 @@ pub async fn fix_pass(
             ..Event::default()
         })?;
     }
-    *seen = now_seen;
+    match only {
+        None => *seen = now_seen,
+        Some(_) => {
+            // Only the scoped accounts were looked at: forget their old entries, keep the rest.
+            let scoped: Vec<String> = scan.accounts.iter().map(|a| format!("{}/", a.id)).collect();
+            seen.retain(|k| !scoped.iter().any(|p| k.starts_with(p.as_str())));
+            seen.extend(now_seen);
+        }
+    }
     for _ in 0..ROUNDS {
         let mut changed = Vec::new();
+        // Accounts can share a file (an msmtp account inheriting from another): once one is
+        // changed, the others' diagnoses are stale, so they wait for the next round.
+        let mut changed_files = Vec::new();
         for (i, d) in diagnoses.iter().enumerate() {
+            if changed_files.contains(&d.account.location) {
+                changed.push(i);
+                continue;
+            }
             let plain = d.plain_findings();
             let mut ordered: Vec<&(Finding, mailmend_core::PluginInfo)> =
                 d.findings.iter().collect();
@@ -233,6 +265,7 @@ pub async fn fix_pass(
                     reports.push(r);
                     if applied_change {
                         changed.push(i);
+                        changed_files.push(d.account.location.clone());
                         break 'account;
                     }
                 }
