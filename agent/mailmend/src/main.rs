@@ -5,7 +5,9 @@ mod cli;
 mod commands;
 mod homes;
 mod output;
+mod sdnotify;
 mod service;
+mod watch;
 
 use anyhow::Context;
 use clap::Parser;
@@ -145,9 +147,18 @@ fn init_logging(policy: &Policy, verbose: u8, quiet: bool, is_service: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("MAILMEND_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    // Under systemd, stderr is the journal: tag each line with its priority and leave the
+    // timestamp to the journal.
+    let _ = if is_service && sdnotify::stderr_is_journal() {
+        builder
+            .with_ansi(false)
+            .event_format(sdnotify::JournalFormat)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
 }
