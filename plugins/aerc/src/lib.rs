@@ -18,11 +18,12 @@
 pub mod accounts;
 pub mod ini;
 pub mod plan;
-pub mod process;
 pub mod url;
 pub mod version;
 
 pub use ini::{AccountsFile, SyntaxError};
+// The process table is shared with the other adapters; it stays reachable under this crate.
+pub use mailmend_clientkit::process;
 pub use process::{ProcFs, ProcessInfo, ProcessTable, StaticProcesses};
 pub use version::AercVersion;
 
@@ -299,7 +300,7 @@ impl ClientAdapter for AercAdapter {
 
     fn is_running(&self, account: &Account) -> bool {
         let uid = match &account.location {
-            Location::File { path } => owner_of(path),
+            Location::File { path } => process::owner_uid(path),
             Location::Registry { .. } => None,
         };
         process::any_running(self.processes.as_ref(), &[PROCESS_NAME], uid)
@@ -350,16 +351,4 @@ impl ClientAdapter for AercAdapter {
             after,
         })])
     }
-}
-
-/// The owner of a file: the user whose aerc reads it.
-#[cfg(unix)]
-fn owner_of(path: &Path) -> Option<u32> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| m.uid())
-}
-
-#[cfg(not(unix))]
-fn owner_of(_path: &Path) -> Option<u32> {
-    None
 }

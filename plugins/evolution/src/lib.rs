@@ -11,10 +11,11 @@
 pub mod accounts;
 pub mod keyfile;
 pub mod plan;
-pub mod process;
 
 pub use keyfile::{KeyFile, LineEnding, SetError, SyntaxError};
-pub use process::{ProcFs, Process, ProcessTable};
+// The process table is shared with the other adapters; it stays reachable under this crate.
+pub use mailmend_clientkit::process;
+pub use process::{ProcFs, ProcessInfo, ProcessTable, StaticProcesses};
 
 use accounts::{
     enabled, protocol_of, read_server, valid_uid, MAIL_ACCOUNT, MAIL_IDENTITY, MAIL_SUBMISSION,
@@ -328,7 +329,7 @@ impl ClientAdapter for EvolutionAdapter {
             Location::File { path } => process::owner_uid(path),
             Location::Registry { .. } => return false,
         };
-        process::runs(self.processes.as_ref(), &PROGRAMS, uid)
+        process::any_running(self.processes.as_ref(), &PROGRAMS, uid)
     }
 
     fn plan(

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use mailmend_core::ClientAdapter;
-use mailmend_evolution::{EvolutionAdapter, Process};
+use mailmend_evolution::{EvolutionAdapter, ProcessInfo};
 use std::process::Command;
 
 fn uid_of_files() -> u32 {
@@ -20,9 +20,9 @@ fn table(procs: &[(u32, &str)]) -> FakeTable {
         procs
             .iter()
             .enumerate()
-            .map(|(i, (uid, name))| Process {
+            .map(|(i, (uid, name))| ProcessInfo {
                 pid: 100 + i as u32,
-                uid: *uid,
+                uid: Some(*uid),
                 name: name.to_string(),
             })
             .collect(),

@@ -14,11 +14,12 @@
 pub mod accounts;
 pub mod config;
 pub mod plan;
-pub mod process;
 
 pub use config::{MbsyncFile, Section, SectionKind, Server, SetError, SyntaxError, TlsMode};
 pub use plan::TlsKeyword;
-pub use process::{ProcFs, Process, ProcessTable};
+// The process table is shared with the other adapters; it stays reachable under this crate.
+pub use mailmend_clientkit::process;
+pub use process::{ProcFs, ProcessInfo, ProcessTable, StaticProcesses};
 
 use mailmend_core::{
     Account, AccountId, AdapterError, ClientAdapter, ClientKind, Discovery, Edit, EndpointChange,
@@ -318,7 +319,7 @@ impl ClientAdapter for MbsyncAdapter {
             Location::File { path } => process::owner_uid(path),
             Location::Registry { .. } => return false,
         };
-        process::runs(self.processes.as_ref(), &PROGRAMS, uid)
+        process::any_running(self.processes.as_ref(), &PROGRAMS, uid)
     }
 
     fn plan(

@@ -5,7 +5,7 @@ mod common;
 
 use common::{adapter, fixture, home_with, FakeTable};
 use mailmend_core::ClientAdapter;
-use mailmend_mbsync::{MbsyncAdapter, Process};
+use mailmend_mbsync::{MbsyncAdapter, ProcessInfo};
 use std::process::Command;
 
 fn uid_of_files() -> u32 {
@@ -26,9 +26,9 @@ fn an_mbsync_of_the_user_means_running_and_another_users_does_not() {
             procs
                 .into_iter()
                 .enumerate()
-                .map(|(i, (uid, name))| Process {
+                .map(|(i, (uid, name))| ProcessInfo {
                     pid: 100 + i as u32,
-                    uid,
+                    uid: Some(uid),
                     name: name.into(),
                 })
                 .collect(),

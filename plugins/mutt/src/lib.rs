@@ -21,11 +21,12 @@ pub mod accounts;
 pub mod config;
 pub mod muttrc;
 pub mod plan;
-pub mod process;
 pub mod url;
 
 pub use config::MAX_INCLUDE_DEPTH;
 pub use muttrc::{MuttFile, SyntaxError};
+// The process table is shared with the other adapters; it stays reachable under this crate.
+pub use mailmend_clientkit::process;
 pub use process::{ProcFs, ProcessInfo, ProcessTable, StaticProcesses};
 
 use config::{Evaluation, Unreadable};
@@ -169,7 +170,7 @@ impl ClientAdapter for MuttAdapter {
 
     fn is_running(&self, account: &Account) -> bool {
         let uid = match &account.location {
-            Location::File { path } => owner_of(path),
+            Location::File { path } => process::owner_uid(path),
             Location::Registry { .. } => None,
         };
         process::any_running(self.processes.as_ref(), &PROCESS_NAMES, uid)
@@ -241,16 +242,4 @@ fn home_of(path: &Path) -> PathBuf {
         }
     }
     path.parent().unwrap_or(Path::new("/")).to_path_buf()
-}
-
-/// The owner of a file: the user whose mutt reads it.
-#[cfg(unix)]
-fn owner_of(path: &Path) -> Option<u32> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| m.uid())
-}
-
-#[cfg(not(unix))]
-fn owner_of(_path: &Path) -> Option<u32> {
-    None
 }

@@ -7,6 +7,9 @@
 //! digits after the host's `:`. The password is never kept: a [`Url`] only records that there
 //! was one, and no part of it is ever rewritten, so its bytes stay in the file as they were.
 
+use mailmend_clientkit::url::{parse_port, user_info};
+// Whether a host can be written into a URL, and how: shared with the other adapters.
+pub use mailmend_clientkit::url::{host_in_url, is_plain_host};
 use std::ops::Range;
 
 /// A URL without its password.
@@ -99,19 +102,9 @@ pub(crate) fn parse_with_offsets(bytes: &[u8], src: &[Option<usize>]) -> Result<
         .map_or(bytes.len(), |i| auth_start + i);
     let authority = &bytes[auth_start..auth_end];
 
-    let (mut user, mut has_password, mut host_start) = (None, false, auth_start);
-    if let Some(at) = authority.iter().rposition(|&b| b == b'@') {
-        let userinfo = &authority[..at];
-        let name = match userinfo.iter().position(|&b| b == b':') {
-            Some(c) => {
-                has_password = true;
-                &userinfo[..c]
-            }
-            None => userinfo,
-        };
-        user = Some(percent_decode(name));
-        host_start = auth_start + at + 1;
-    }
+    let info = user_info(authority);
+    let (user, has_password) = (info.user, info.has_password);
+    let host_start = auth_start + info.host_start;
 
     // An IPv6 literal may hold colons, so the port search starts after its bracket.
     let (host, host_end, port_search) = if bytes.get(host_start) == Some(&b'[') {
@@ -158,54 +151,6 @@ pub(crate) fn parse_with_offsets(bytes: &[u8], src: &[Option<usize>]) -> Result<
             port: port.and_then(|(_, r)| literal_span(src, r)),
         },
     })
-}
-
-/// A port number: 1 to 65535, digits only.
-fn parse_port(digits: &[u8]) -> Option<u16> {
-    if digits.is_empty() || digits.len() > 5 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let n: u32 = digits.iter().fold(0, |n, &d| n * 10 + u32::from(d - b'0'));
-    u16::try_from(n).ok().filter(|&p| p != 0)
-}
-
-/// Decodes `%XX` escapes; anything else, a malformed escape included, stays as it is.
-pub(crate) fn percent_decode(bytes: &[u8]) -> String {
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                // Two hex digits fit in a byte.
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Whether `host` can be written into a URL as is: a DNS name or an address, nothing that would
-/// need quoting in a muttrc or change the URL's structure.
-pub fn is_plain_host(host: &str) -> bool {
-    !host.is_empty()
-        && host.len() <= 253
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-.:_".contains(&b))
-}
-
-/// The text of a host inside a URL: an IPv6 address goes in brackets.
-pub fn host_in_url(host: &str) -> String {
-    if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use mailmend_core::{Account, ClientAdapter, Edit, FileEdit, Home};
-use mailmend_evolution::{EvolutionAdapter, Process, ProcessTable};
+use mailmend_evolution::{EvolutionAdapter, ProcessInfo, ProcessTable};
 use std::path::{Path, PathBuf};
 
 /// A secret that must never leave the source files.
@@ -18,10 +18,10 @@ pub const GOOGLE: &str = "google-rene";
 
 /// A process table that is a fixed list.
 #[derive(Debug, Clone, Default)]
-pub struct FakeTable(pub Vec<Process>);
+pub struct FakeTable(pub Vec<ProcessInfo>);
 
 impl ProcessTable for FakeTable {
-    fn processes(&self) -> Vec<Process> {
+    fn processes(&self) -> Vec<ProcessInfo> {
         self.0.clone()
     }
 }

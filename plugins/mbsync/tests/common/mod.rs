@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use mailmend_core::{Account, ClientAdapter, Edit, FileEdit, Home};
-use mailmend_mbsync::{IsyncVersion, MbsyncAdapter, Process, ProcessTable};
+use mailmend_mbsync::{IsyncVersion, MbsyncAdapter, ProcessInfo, ProcessTable};
 use std::path::Path;
 
 /// A password that must never leave the configuration file.
@@ -22,10 +22,10 @@ pub const ISYNC_1_5: IsyncVersion = IsyncVersion {
 
 /// A process table that is a fixed list.
 #[derive(Debug, Clone, Default)]
-pub struct FakeTable(pub Vec<Process>);
+pub struct FakeTable(pub Vec<ProcessInfo>);
 
 impl ProcessTable for FakeTable {
-    fn processes(&self) -> Vec<Process> {
+    fn processes(&self) -> Vec<ProcessInfo> {
         self.0.clone()
     }
 }
