@@ -804,3 +804,82 @@ fn an_expiring_renewable_kerberos_ticket_is_renewed_before_it_ends() {
         .collect();
     assert!(!codes.iter().any(|c| c.starts_with("kerberos.")), "{text}");
 }
+
+const EVOLUTION_ACCOUNT: &str = "[Data Source]\n\
+DisplayName=alice@example.com\n\
+Enabled=true\n\
+Parent=\n\
+\n\
+[Mail Account]\n\
+BackendName=imapx\n\
+IdentityUid=alice-identity\n\
+NeedsInitialSetup=false\n\
+\n\
+[Authentication]\n\
+Host=imap.example.com\n\
+Method=PLAIN\n\
+Port=1993\n\
+RememberPassword=true\n\
+User=alice@example.com\n\
+\n\
+[Security]\n\
+Method=ssl-on-alternate-port\n";
+
+const EVOLUTION_IDENTITY: &str = "[Data Source]\n\
+DisplayName=Alice Liddell\n\
+Enabled=true\n\
+Parent=alice-account\n\
+\n\
+[Mail Identity]\n\
+Address=alice@example.com\n\
+Name=Alice Liddell\n\
+\n\
+[Mail Submission]\n\
+TransportUid=alice-transport\n";
+
+const EVOLUTION_TRANSPORT: &str = "[Data Source]\n\
+DisplayName=alice@example.com\n\
+Enabled=true\n\
+Parent=alice-account\n\
+\n\
+[Mail Transport]\n\
+BackendName=smtp\n\
+\n\
+[Authentication]\n\
+Host=smtp.example.com\n\
+Method=PLAIN\n\
+Port=465\n\
+User=alice@example.com\n\
+\n\
+[Security]\n\
+Method=ssl-on-alternate-port\n";
+
+#[test]
+fn evolution_with_a_wrong_imap_port_is_corrected() {
+    let sources = ".config/evolution/sources";
+    let s = Scenario::with_file(
+        &format!("{sources}/alice-account.source"),
+        EVOLUTION_ACCOUNT,
+    );
+    fs::write(
+        s.home.join(sources).join("alice-identity.source"),
+        EVOLUTION_IDENTITY,
+    )
+    .unwrap();
+    fs::write(
+        s.home.join(sources).join("alice-transport.source"),
+        EVOLUTION_TRANSPORT,
+    )
+    .unwrap();
+    assert_fixed(&s, "settings.wrong_port");
+    assert_eq!(
+        changed_lines(EVOLUTION_ACCOUNT, &s.prefs),
+        vec![("Port=1993".to_string(), "Port=993".to_string())]
+    );
+    assert_eq!(
+        fs::read_to_string(s.home.join(sources).join("alice-transport.source")).unwrap(),
+        EVOLUTION_TRANSPORT,
+        "the healthy transport must not change"
+    );
+    assert!(s.incoming_works());
+}
