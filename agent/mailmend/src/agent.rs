@@ -78,6 +78,11 @@ impl Agent {
         &self.policy
     }
 
+    /// The agent's prober, built once from the policy (timeouts, extra CA files).
+    pub fn prober(&self) -> &RealProber {
+        &self.prober
+    }
+
     /// Dynamic plugins that were refused, with the reason; the caller audits them.
     pub fn refused_plugins(&self) -> &[Refusal] {
         &self.refused

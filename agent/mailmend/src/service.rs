@@ -156,10 +156,9 @@ enum Cause {
     FileChanged,
 }
 
-/// The Kerberos wake-up: which ticket expiry it was set for, and the prober that reads caches.
+/// The Kerberos wake-up: which ticket expiry it was set for.
 #[derive(Default)]
 struct Kerberos {
-    prober: Option<mailmend_probe::RealProber>,
     /// The expiry the agent already woke up for (or found too close to wake up for).
     handled: Option<OffsetDateTime>,
     /// The expiry the pending wake-up is for.
@@ -750,20 +749,11 @@ impl Service {
             .map(|a| a.os_user.clone())
             .collect();
         if users.is_empty() {
-            // Nothing to watch: free the prober's trust roots.
             self.kerberos = Kerberos::default();
             return None;
         }
-        if self.kerberos.prober.is_none() {
-            match mailmend_probe::RealProber::new(mailmend_probe::ProbeConfig::default()) {
-                Ok(p) => self.kerberos.prober = Some(p),
-                Err(e) => {
-                    tracing::warn!("cannot read kerberos tickets: {e}");
-                    return None;
-                }
-            }
-        }
-        let prober = self.kerberos.prober.as_ref()?;
+        // The agent's own prober: a second one would load the trust roots again.
+        let prober = self.agent.prober();
         let mut earliest: Option<OffsetDateTime> = None;
         for user in &users {
             let report = prober.kerberos_tickets(user).await;
