@@ -511,10 +511,7 @@ impl Executor {
     fn record_intent(&mut self, rec: &FixRecord, p: &Proposal<'_>) -> Result<(), ExecutorError> {
         self.state
             .write_intent(rec)
-            .map_err(|source| ExecutorError::State {
-                path: self.state.root().to_path_buf(),
-                source,
-            })?;
+            .map_err(|e| self.state_error(e))?;
         let mut intent = self.base_event(EventKind::Intent, p);
         intent.fix_id = Some(rec.fix_id.clone());
         intent.message = format!("about to {}", p.action.describe());
@@ -523,12 +520,7 @@ impl Executor {
     }
 
     fn finish(&self, rec: &FixRecord) -> Result<(), ExecutorError> {
-        self.state
-            .finish(rec)
-            .map_err(|source| ExecutorError::State {
-                path: self.state.root().to_path_buf(),
-                source,
-            })
+        self.state.finish(rec).map_err(|e| self.state_error(e))
     }
 
     async fn apply_files(
@@ -590,24 +582,23 @@ impl Executor {
         }
     }
 
+    /// A state-directory failure, naming the directory.
+    fn state_error(&self, source: io::Error) -> ExecutorError {
+        ExecutorError::State {
+            path: self.state.root().to_path_buf(),
+            source,
+        }
+    }
+
     fn discard(&self, fix_id: &str) -> Result<(), ExecutorError> {
         self.state
             .discard_intent(fix_id)
-            .map_err(|source| ExecutorError::State {
-                path: self.state.root().to_path_buf(),
-                source,
-            })
+            .map_err(|e| self.state_error(e))
     }
 
     /// Reverts every fix an earlier agent left unfinished (killed between intent and outcome).
     pub fn recover(&mut self, host: &dyn Host) -> Result<Vec<Report>, ExecutorError> {
-        let unfinished = self
-            .state
-            .unfinished()
-            .map_err(|source| ExecutorError::State {
-                path: self.state.root().to_path_buf(),
-                source,
-            })?;
+        let unfinished = self.state.unfinished().map_err(|e| self.state_error(e))?;
         let mut reports = Vec::new();
         for item in unfinished {
             let rec = match item {
@@ -684,10 +675,7 @@ impl Executor {
 
     /// Restores the snapshot of a past fix by id, refusing when the files changed since.
     pub fn rollback(&mut self, host: &dyn Host, fix_id: &str) -> Result<Report, ExecutorError> {
-        let io_err = |source| ExecutorError::State {
-            path: self.state.root().to_path_buf(),
-            source,
-        };
+        let io_err = |e| self.state_error(e);
         let mut rec = self
             .state
             .fix(fix_id)
@@ -735,10 +723,7 @@ impl Executor {
         rec.state = FixState::RolledBack;
         self.state
             .update_fix(&rec)
-            .map_err(|source| ExecutorError::State {
-                path: self.state.root().to_path_buf(),
-                source,
-            })?;
+            .map_err(|e| self.state_error(e))?;
         let message = format!("fix {fix_id} rolled back on request");
         self.audit.append(Event {
             kind: EventKind::Rollback,
