@@ -1102,6 +1102,27 @@ impl Lab {
         sys::write_file(&path, &format!("nameserver {ns}\n"), 0o644)
     }
 
+    /// Writes the client's resolv.conf naming these DNS servers, in order: the system resolver
+    /// tries them in turn. [`Lab::unused_ip`] stands for a DNS server that is down. Takes
+    /// effect for every command started in the client namespace afterwards.
+    pub fn set_client_nameservers(&self, servers: &[Ipv4Addr]) -> Result<()> {
+        let path = Path::new("/etc/netns")
+            .join(self.client_ns())
+            .join("resolv.conf");
+        let text: String = servers
+            .iter()
+            .map(|s| format!("nameserver {s}\n"))
+            .collect();
+        sys::write_file(&path, &text, 0o644)
+    }
+
+    /// An address inside the lab's network that no host has: a server there is "down" (the
+    /// client's ARP gets no answer, so packets to it are lost and, after about 3 s, reported
+    /// as "no route to host").
+    pub fn unused_ip(&self) -> Ipv4Addr {
+        self.addrs.ip(250)
+    }
+
     // ---- Addresses ----
 
     /// Removes `ip` from the server namespace: connections to it then fail as if the host
