@@ -28,4 +28,8 @@ step "tests (unit, integration, end-to-end lab)"
 # The lab tests start real daemons in namespaces and serialise themselves.
 cargo test --workspace --locked
 
+step "fuzz targets (each runs for a short time)"
+# Every parser of user-controlled bytes has a cargo-fuzz target; a crash fails the run.
+FUZZ_SECONDS="${FUZZ_SECONDS:-15}" ./tests/fuzz.sh
+
 step "done"
