@@ -1,8 +1,13 @@
-//! The thin process-running layer: find a program, run it with a time limit, optionally as
-//! another user, and collect what it printed. Everything that decides what to run is elsewhere.
+//! The thin process-running layer: find a program, run it with a time limit, optionally (on
+//! Unix) as another user, and collect what it printed. Everything that decides what to run is
+//! elsewhere.
+
+// Not every platform's performers use every helper (Windows runs no command as another user).
+#![allow(dead_code)]
 
 use mailmend_executor::PerformError;
 use std::io::{self, Read, Write};
+#[cfg(unix)]
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -10,6 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// Where system tools live even when the agent runs with a short PATH (a service unit's).
+#[cfg(unix)]
 const SYSTEM_DIRS: [&str; 6] = [
     "/usr/local/sbin",
     "/usr/local/bin",
@@ -20,10 +26,12 @@ const SYSTEM_DIRS: [&str; 6] = [
 ];
 
 /// The PATH given to commands run with a cleared environment.
+#[cfg(unix)]
 pub(crate) const SAFE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Finds an executable: a name with a slash is taken as a path, a bare name is looked up in
 /// PATH and then in the usual system directories.
+#[cfg(unix)]
 pub(crate) fn find_program(name: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let is_exec = |p: &Path| {
@@ -45,6 +53,31 @@ pub(crate) fn find_program(name: &str) -> Option<PathBuf> {
     found
 }
 
+/// Finds an executable: a name with a path separator is taken as a path; a bare name (`.exe`
+/// added when it has no extension) is looked up in the system directory first, so that a
+/// program of the same name earlier in PATH cannot stand in for a system tool, and then in PATH.
+#[cfg(windows)]
+pub(crate) fn find_program(name: &str) -> Option<PathBuf> {
+    let is_file = |p: &Path| p.metadata().map(|m| m.is_file()).unwrap_or(false);
+    if name.contains(['\\', '/']) {
+        let p = PathBuf::from(name);
+        return is_file(&p).then_some(p);
+    }
+    let file = if Path::new(name).extension().is_some() {
+        name.to_string()
+    } else {
+        format!("{name}.exe")
+    };
+    let system_root = std::env::var("SystemRoot").unwrap_or_else(|_| r"C:\Windows".to_string());
+    let system32 = Path::new(&system_root).join("System32");
+    let path = std::env::var("PATH").unwrap_or_default();
+    let found = std::iter::once(system32)
+        .chain(path.split(';').filter(|d| !d.is_empty()).map(PathBuf::from))
+        .map(|d| d.join(&file))
+        .find(|p| is_file(p));
+    found
+}
+
 /// One command to run.
 #[derive(Debug, Clone)]
 pub(crate) struct Cmd {
@@ -56,8 +89,12 @@ pub(crate) struct Cmd {
     pub clean_env: bool,
     /// Run as this uid and gid (supplementary groups are dropped by the standard library when
     /// root sets a uid).
+    #[cfg(unix)]
     pub user: Option<(u32, u32)>,
     pub timeout: Duration,
+    /// Bytes kept of stdout and of stderr each; the rest is read and dropped, so that a
+    /// program run as a user (who controls what it talks to) cannot fill the agent's memory.
+    pub max_output: usize,
 }
 
 impl Cmd {
@@ -68,8 +105,10 @@ impl Cmd {
             stdin: None,
             env: Vec::new(),
             clean_env: false,
+            #[cfg(unix)]
             user: None,
             timeout: Duration::from_secs(20),
+            max_output: 64 << 20,
         }
     }
 
@@ -120,16 +159,34 @@ pub(crate) fn run(cmd: &Cmd) -> io::Result<Output> {
             Stdio::null()
         })
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .current_dir("/");
-    if cmd.clean_env {
-        c.env_clear().env("PATH", SAFE_PATH);
+        .stderr(Stdio::piped());
+    #[cfg(unix)]
+    {
+        c.current_dir("/");
+        if cmd.clean_env {
+            c.env_clear().env("PATH", SAFE_PATH);
+        }
+        if let Some((uid, gid)) = cmd.user {
+            c.uid(uid).gid(gid);
+        }
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::process::CommandExt;
+        /// No console window flashes up on the user's desktop.
+        const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+        c.creation_flags(CREATE_NO_WINDOW);
+        if cmd.clean_env {
+            // Windows programs need SystemRoot to start at all.
+            let keep: Vec<(String, String)> = ["SystemRoot", "windir", "PATH"]
+                .iter()
+                .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+                .collect();
+            c.env_clear().envs(keep);
+        }
     }
     for (k, v) in &cmd.env {
         c.env(k, v);
-    }
-    if let Some((uid, gid)) = cmd.user {
-        c.uid(uid).gid(gid);
     }
     let mut child = c.spawn()?;
     let stdin = child.stdin.take();
@@ -143,8 +200,9 @@ pub(crate) fn run(cmd: &Cmd) -> io::Result<Output> {
     });
     let mut out_pipe = child.stdout.take();
     let mut err_pipe = child.stderr.take();
-    let out_reader = thread::spawn(move || read_all(out_pipe.as_mut()));
-    let err_reader = thread::spawn(move || read_all(err_pipe.as_mut()));
+    let max = cmd.max_output;
+    let out_reader = thread::spawn(move || read_all(out_pipe.as_mut(), max));
+    let err_reader = thread::spawn(move || read_all(err_pipe.as_mut(), max));
     let start = Instant::now();
     let status = loop {
         if let Some(s) = child.try_wait()? {
@@ -174,10 +232,21 @@ pub(crate) fn run(cmd: &Cmd) -> io::Result<Output> {
     }
 }
 
-fn read_all<R: Read>(r: Option<&mut R>) -> String {
+fn read_all<R: Read>(r: Option<&mut R>, max: usize) -> String {
     let mut buf = Vec::new();
     if let Some(r) = r {
-        let _ = r.read_to_end(&mut buf);
+        let mut chunk = [0u8; 8192];
+        loop {
+            match r.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let room = max.saturating_sub(buf.len());
+                    buf.extend_from_slice(&chunk[..n.min(room)]);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
     }
     String::from_utf8_lossy(&buf).into_owned()
 }
@@ -192,7 +261,7 @@ pub(crate) fn run_or_fail(cmd: &Cmd) -> Result<Output, PerformError> {
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 
@@ -227,6 +296,22 @@ mod tests {
             lines,
             vec!["KRB5CCNAME=FILE:/x", &format!("PATH={SAFE_PATH}")]
         );
+    }
+
+    #[test]
+    fn output_beyond_the_limit_is_dropped_and_the_program_still_finishes() {
+        let mut c = Cmd::new(
+            find_program("sh").unwrap(),
+            vec![
+                "-c".into(),
+                "head -c 1000000 /dev/zero | tr '\\0' x; echo done >&2".into(),
+            ],
+        );
+        c.max_output = 1000;
+        let o = run(&c).unwrap();
+        assert!(o.success());
+        assert_eq!(o.stdout.len(), 1000);
+        assert_eq!(o.stderr, "done\n");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The DNS flush performer against a real unbound cache (forwarding to a second unbound that
 //! serves the lab zone) on loopback addresses, controlled through a unix socket.
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use common::{loopback, run, wait_for, ChildGuard};

@@ -1,6 +1,8 @@
 //! The Kerberos renewal performer against a real MIT KDC on a loopback address, renewing a
 //! ticket in a FILE cache owned by an unprivileged user (nobody), as that user.
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use common::{loopback, run, wait_for, ChildGuard};

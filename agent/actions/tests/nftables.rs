@@ -2,6 +2,8 @@
 //! test: the exception lets a blocked connection through, goes before the blocking rule in every
 //! blocking chain, is applied once however often asked, and undo removes exactly it.
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use common::{python, run, spawn_until_ready, ChildGuard, Netns};

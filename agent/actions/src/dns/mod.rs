@@ -1,9 +1,16 @@
-//! DNS cache flushes: which caches exist and the commands that flush them, and on Linux the
-//! `dns_flush` performer.
+//! DNS cache flushes: which caches exist and the commands that flush them, and the `dns_flush`
+//! performer of each platform (Linux: systemd-resolved, nscd, unbound, dnsmasq; macOS:
+//! dscacheutil and mDNSResponder; Windows: the DNS Client service's cache).
 
+#[cfg(target_os = "macos")]
+mod macos;
 #[cfg(target_os = "linux")]
 mod perform;
 
+#[cfg(windows)]
+pub use crate::win::dns::DnsFlush;
+#[cfg(target_os = "macos")]
+pub use macos::DnsFlush;
 #[cfg(target_os = "linux")]
 pub use perform::DnsFlush;
 
@@ -81,6 +88,25 @@ pub fn flush_commands(cache: &Cache, host: &str) -> Vec<(&'static str, Vec<Strin
     }
 }
 
+/// The commands that flush the macOS resolver caches: the Directory Service cache, then
+/// mDNSResponder's (a SIGHUP makes it drop its cache; it is signalled by name because that is
+/// Apple's documented way and launchd restarts it under its own pid).
+pub fn macos_flush_commands() -> Vec<(&'static str, Vec<String>)> {
+    vec![
+        ("/usr/bin/dscacheutil", vec!["-flushcache".into()]),
+        (
+            "/usr/bin/killall",
+            vec!["-HUP".into(), "mDNSResponder".into()],
+        ),
+    ]
+}
+
+/// The command that flushes the Windows DNS Client cache when dnsapi.dll's
+/// `DnsFlushResolverCache` is missing or fails.
+pub fn windows_flush_command() -> (&'static str, Vec<String>) {
+    ("ipconfig", vec!["/flushdns".into()])
+}
+
 /// Whether `host` is a DNS name safe to pass as an argument: letters, digits, `-`, `_` and
 /// dots, not starting with `-` (which a tool would read as an option).
 pub fn valid_host(host: &str) -> bool {
@@ -146,6 +172,17 @@ mod tests {
         assert_eq!(parse_pid("1\n"), None);
         assert_eq!(parse_pid("garbage"), None);
         assert_eq!(parse_pid(""), None);
+    }
+
+    #[test]
+    fn macos_and_windows_flush_with_their_documented_commands() {
+        let m = macos_flush_commands();
+        assert_eq!(
+            m[0],
+            ("/usr/bin/dscacheutil", vec!["-flushcache".to_string()])
+        );
+        assert_eq!(m[1].1, ["-HUP", "mDNSResponder"]);
+        assert_eq!(windows_flush_command().1, ["/flushdns"]);
     }
 
     #[test]

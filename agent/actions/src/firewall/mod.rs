@@ -1,14 +1,24 @@
-//! Outbound firewall exceptions: the model and its two readers (nftables, iptables), and on Linux
-//! the `nftables` performer that inserts and removes exceptions.
+//! Outbound firewall exceptions: the model and its two readers (nftables, iptables), the pf
+//! and Windows Firewall rule texts and readers, and the performer of each platform: Linux
+//! `nftables` ([`NftablesFirewall`]), macOS `pf_firewall` (`PfFirewall`), Windows
+//! `windows_firewall` (`WindowsFirewall`, in `crate::win::firewall`).
 
 pub mod iptables;
 pub mod model;
 pub mod nft;
 #[cfg(target_os = "linux")]
 mod perform;
+pub mod pf;
+#[cfg(target_os = "macos")]
+mod pf_perform;
+pub mod winfw;
 
+#[cfg(windows)]
+pub use crate::win::firewall::{remove_all_mailmend_rules, WindowsFirewall};
 #[cfg(target_os = "linux")]
 pub use perform::{remove_all_mailmend_rules, NftablesFirewall};
+#[cfg(target_os = "macos")]
+pub use pf_perform::{remove_all_mailmend_rules, PfFirewall};
 
 use std::fmt;
 
