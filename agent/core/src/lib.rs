@@ -11,6 +11,7 @@ pub mod plugin;
 pub mod probe;
 
 pub use action::{Action, ActionKind, EndpointChange};
+pub mod registry;
 pub use finding::{Evidence, Finding, Severity};
 pub use model::{
     Account, AccountId, AuthMethod, ClientKind, Endpoint, Home, Location, Protocol, Role, Security,
@@ -23,3 +24,4 @@ pub use probe::{
     Capabilities, DnsOutcome, DnsReport, FirewallRule, FirewallVerdict, KerberosReport,
     KerberosTicket, ProbeReport, ProbeTarget, TcpOutcome, TlsFailure, TlsOutcome,
 };
+pub use registry::{Hive, RegPath, RegValue, RegValueEdit, Registry, RegistryEdit, RegistryError};

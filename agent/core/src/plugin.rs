@@ -167,6 +167,8 @@ pub enum AdapterError {
         line: usize,
         column: usize,
         message: String,
+    /// Values of one registry key (Outlook for Windows), each with its exact before and after.
+    Registry(crate::registry::RegistryEdit),
     },
     /// The account is no longer where discovery found it (the user removed or renamed it).
     #[error("account {key} not found in {path}")]

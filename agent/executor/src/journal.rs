@@ -1,14 +1,14 @@
 //! The state directory: intents of fixes in flight, records of finished fixes with their
 //! snapshots (for `mailmend rollback`), and the audit log's directory.
 //!
-//! Snapshots hold the exact prior bytes of the files a fix changed, because restoring them
-//! byte for byte is the promise. They can therefore contain whatever the user's configuration
-//! contains; the state directory is created 0700 and its files 0600, and snapshots are never
-//! printed or logged.
+//! Snapshots hold the exact prior bytes of the files (or registry values) a fix changed, because
+//! restoring them byte for byte is the promise. They can therefore contain whatever the user's
+//! configuration contains; the state directory is created 0700 and its files 0600, and snapshots
+//! are never printed or logged.
 
 use crate::fsutil::{self, FileMeta};
 use base64::Engine as _;
-use mailmend_core::Action;
+use mailmend_core::{Action, RegistryEdit};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io;
@@ -22,6 +22,9 @@ pub enum Snapshot {
     Files { files: Vec<FileSnapshot> },
     /// The action has nothing to restore (a cache flush, a notification); the reason says why.
     Nothing { reason: String },
+    /// Registry values rewritten by the fix (Outlook for Windows), each with its exact value
+    /// before and after.
+    Registry { edits: Vec<RegistryEdit> },
     /// A change made by a `Performer` (a firewall rule, a renewed ticket): what it recorded
     /// before applying, and what it reported after.
     Performed {

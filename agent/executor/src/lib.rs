@@ -8,6 +8,7 @@
 
 pub mod fsutil;
 pub mod journal;
+mod registry;
 mod run;
 
 pub use journal::{FixRecord, Snapshot, StateDir};

@@ -2,10 +2,11 @@
 
 use crate::fsutil::{self, FileMeta};
 use crate::journal::{FileSnapshot, FixRecord, FixState, Snapshot, StateDir};
+use crate::registry::{self as reg, RegError};
 use mailmend_audit::{AuditLog, Event, EventKind, Mode, Outcome};
 use mailmend_core::{
     Account, Action, ActionKind, BoxFuture, ClientAdapter, ClientKind, Edit, Endpoint, Finding,
-    PluginInfo, Severity,
+    PluginInfo, Registry, RegistryEdit, Severity,
 };
 use mailmend_policy::{DecisionContext, Mode as Verdict, Policy};
 use serde::Serialize;
@@ -31,6 +32,11 @@ pub trait Host: Send + Sync {
     fn extra_allowed_hosts<'a>(&'a self, account: &'a Account) -> BoxFuture<'a, Vec<String>> {
         let _ = account;
         Box::pin(async { Vec::new() })
+    }
+    /// The registry that `Edit::Registry` edits change (Windows); `None` where there is none,
+    /// and then such an edit fails instead of being applied.
+    fn registry(&self) -> Option<&dyn Registry> {
+        None
     }
 }
 
@@ -132,6 +138,17 @@ pub enum ExecutorError {
     /// A file changed after the fix; restoring would throw away those later edits.
     #[error("{path} changed after fix {fix_id}; not rolling back over later edits (restore it by hand from the snapshot in the state directory)")]
     ChangedSince { fix_id: String, path: PathBuf },
+    /// A registry value changed after the fix; restoring would throw away that later change.
+    #[error("registry value {name:?} of {key} changed after fix {fix_id}; not rolling back over later edits")]
+    RegistryChangedSince {
+        fix_id: String,
+        key: String,
+        name: String,
+    },
+    /// Restoring registry values failed: the agent has no registry here (the fix was made on
+    /// Windows), or the registry refused the write.
+    #[error("cannot restore registry key {key}: {detail}")]
+    RegistryRestore { key: String, detail: String },
     /// A performer could not undo its change (the tool failed, or is gone from the machine).
     #[error("cannot undo fix {fix_id}: {detail}")]
     Undo { fix_id: String, detail: String },
@@ -359,6 +376,19 @@ impl Executor {
                         return Ok((Outcome::Failed, format!("cannot snapshot: {e}"), None, None))
                     }
                 };
+                let registry_edits = reg::planned(&edits);
+                if !registry_edits.is_empty() {
+                    if !files.is_empty() {
+                        return Ok((
+                            Outcome::Failed,
+                            "cannot plan: the adapter mixed file and registry edits in one plan"
+                                .to_string(),
+                            None,
+                            None,
+                        ));
+                    }
+                    return self.apply_registry(host, p, registry_edits).await;
+                }
                 if files.is_empty() {
                     return Ok((
                         Outcome::Skipped,
@@ -582,6 +612,73 @@ impl Executor {
         }
     }
 
+    /// `apply_files` for registry values: intent, write (only over the planned values),
+    /// re-check, and keep or restore.
+    async fn apply_registry(
+        &mut self,
+        host: &dyn Host,
+        p: &Proposal<'_>,
+        edits: Vec<RegistryEdit>,
+    ) -> Result<(Outcome, String, Option<String>, Option<String>), ExecutorError> {
+        let Some(registry) = host.registry() else {
+            return Ok((
+                Outcome::Failed,
+                "the plan changes the registry, and this agent has no registry to write"
+                    .to_string(),
+                None,
+                None,
+            ));
+        };
+        let fix_id = new_fix_id();
+        let mut rec = self.fix_record(&fix_id, p, Snapshot::Registry { edits });
+        self.record_intent(&rec, p)?;
+        let Snapshot::Registry { edits } = &rec.snapshot else {
+            unreachable!("built just above as Snapshot::Registry")
+        };
+        if let Err(e) = reg::write_after(registry, edits) {
+            let restore = reg::restore(registry, edits);
+            self.discard(&fix_id)?;
+            let msg = match restore {
+                Ok(()) => format!("apply failed and was undone: {e}"),
+                Err(r) => format!("apply failed: {e}; undo also failed: {r}"),
+            };
+            return Ok((Outcome::Failed, msg, None, Some(fix_id)));
+        }
+        let (ok, verification) = match host.recheck(p.account).await {
+            Recheck::Checked { findings } => verify(p.findings, p.finding, &findings),
+            Recheck::Gone { reason } => (
+                false,
+                format!("account unreadable after the change: {reason}"),
+            ),
+        };
+        if ok {
+            rec.state = FixState::Applied;
+            self.finish(&rec)?;
+            return Ok((
+                Outcome::Applied,
+                format!("{} (verified)", p.action.describe()),
+                Some(verification),
+                Some(fix_id),
+            ));
+        }
+        let restored = reg::restore(registry, edits);
+        self.discard(&fix_id)?;
+        match restored {
+            Ok(()) => Ok((
+                Outcome::RolledBack,
+                "the account was not healthier after the change, so it was undone".to_string(),
+                Some(verification),
+                Some(fix_id),
+            )),
+            Err(e) => Ok((
+                Outcome::Failed,
+                format!("verification failed and the undo failed too: {e}"),
+                Some(verification),
+                Some(fix_id),
+            )),
+        }
+    }
+
     /// A state-directory failure, naming the directory.
     fn state_error(&self, source: io::Error) -> ExecutorError {
         ExecutorError::State {
@@ -628,6 +725,24 @@ impl Executor {
                     ),
                 },
                 Snapshot::Nothing { reason } => (Outcome::Reverted, reason.clone()),
+                Snapshot::Registry { edits } => match host.registry() {
+                    Some(registry) => match reg::restore(registry, edits) {
+                        Ok(()) => (
+                            Outcome::Reverted,
+                            "an unfinished fix from an interrupted run was reverted".to_string(),
+                        ),
+                        Err(e) => (
+                            Outcome::Failed,
+                            format!("could not revert an unfinished fix: {e}"),
+                        ),
+                    },
+                    None => (
+                        Outcome::Failed,
+                        "could not revert an unfinished fix: it changed the registry, and this \
+                         agent has no registry"
+                            .to_string(),
+                    ),
+                },
                 Snapshot::Performed {
                     performer, before, ..
                 } => match undo_performed(host, performer, &rec, before) {
@@ -711,6 +826,9 @@ impl Executor {
                 },
             })?;
         }
+        if let Snapshot::Registry { edits } = &rec.snapshot {
+            rollback_registry(host, fix_id, edits)?;
+        }
         if let Snapshot::Performed {
             performer, before, ..
         } = &rec.snapshot
@@ -751,6 +869,37 @@ impl Executor {
             verification: None,
         })
     }
+}
+
+/// Restores the registry values of a past fix, refusing when any changed since.
+fn rollback_registry(
+    host: &dyn Host,
+    fix_id: &str,
+    edits: &[RegistryEdit],
+) -> Result<(), ExecutorError> {
+    let key = edits.first().map(|e| e.key.to_string()).unwrap_or_default();
+    let registry = host
+        .registry()
+        .ok_or_else(|| ExecutorError::RegistryRestore {
+            key,
+            detail: "this agent has no registry".to_string(),
+        })?;
+    let to_error = |e: RegError| {
+        let (key, name) = e.key_and_name();
+        match e {
+            RegError::Changed { .. } => ExecutorError::RegistryChangedSince {
+                fix_id: fix_id.to_string(),
+                key,
+                name,
+            },
+            RegError::Registry { .. } => ExecutorError::RegistryRestore {
+                key,
+                detail: e.to_string(),
+            },
+        }
+    };
+    reg::check_unchanged(registry, edits).map_err(to_error)?;
+    reg::restore(registry, edits).map_err(to_error)
 }
 
 /// Finds the performer a snapshot names and lets it undo the fix.
@@ -845,6 +994,8 @@ fn snapshot_files(edits: &[Edit]) -> io::Result<Vec<FileSnapshot>> {
                 ));
             }
             Edit::File(_) => {}
+            // Registry edits have their own snapshot (`registry::planned`).
+            Edit::Registry(_) => {}
             other => {
                 return Err(io::Error::other(format!(
                     "this build cannot snapshot a {other:?} edit"
