@@ -416,9 +416,19 @@ impl Executor {
                         None,
                     ));
                 }
+                // The desktop notification is best effort: without a user session (a server, the
+                // login screen, a service with no console user) the message stays where it always
+                // goes, the audit log and `check`'s output, and the outcome says which happened.
+                let how = match host.performer(p.action) {
+                    Some(performer) => match performer.apply("", p.action) {
+                        Ok(_) => "on the desktop and in the audit log".to_string(),
+                        Err(e) => format!("in the audit log and check output only ({e})"),
+                    },
+                    None => "in the audit log and check output".to_string(),
+                };
                 Ok((
                     Outcome::Applied,
-                    format!("user notified: {message}"),
+                    format!("user notified {how}: {message}"),
                     None,
                     None,
                 ))

@@ -179,7 +179,7 @@ fn executor(f: &Fixture, p: Policy, dry_run: bool) -> Executor {
 
 async fn handle(
     ex: &mut Executor,
-    host: &TestHost,
+    host: &dyn Host,
     acc: &Account,
     action: &Action,
 ) -> mailmend_executor::Report {
@@ -498,6 +498,111 @@ async fn the_user_is_notified_at_most_once_a_day_per_problem() {
     assert_eq!(
         handle(&mut ex, &host(), &acc, &notify).await.outcome,
         Outcome::Skipped
+    );
+}
+
+/// A desktop that shows notifications, or has no user session when `session` is false.
+struct Desktop {
+    session: bool,
+    shown: std::sync::Mutex<Vec<String>>,
+}
+
+impl mailmend_executor::Performer for Desktop {
+    fn name(&self) -> &'static str {
+        "notify_user"
+    }
+    fn handles(&self, action: &Action) -> bool {
+        matches!(action, Action::NotifyUser { .. })
+    }
+    fn snapshot(&self, _: &Action) -> Result<serde_json::Value, mailmend_executor::PerformError> {
+        Ok(serde_json::Value::Null)
+    }
+    fn apply(
+        &self,
+        _fix_id: &str,
+        action: &Action,
+    ) -> Result<serde_json::Value, mailmend_executor::PerformError> {
+        if !self.session {
+            return Err(mailmend_executor::PerformError::Unavailable(
+                "no user session".into(),
+            ));
+        }
+        let Action::NotifyUser { message, .. } = action else {
+            unreachable!("handles() admits only notify_user")
+        };
+        self.shown.lock().unwrap().push(message.clone());
+        Ok(serde_json::Value::Null)
+    }
+    fn undo(
+        &self,
+        _: &str,
+        _: &Action,
+        _: &serde_json::Value,
+    ) -> Result<(), mailmend_executor::PerformError> {
+        Ok(())
+    }
+}
+
+struct DesktopHost {
+    inner: TestHost,
+    desktop: Desktop,
+}
+
+impl Host for DesktopHost {
+    fn adapter(&self, client: ClientKind) -> Option<&dyn ClientAdapter> {
+        self.inner.adapter(client)
+    }
+    fn performer(&self, action: &Action) -> Option<&dyn mailmend_executor::Performer> {
+        use mailmend_executor::Performer as _;
+        self.desktop.handles(action).then_some(&self.desktop as _)
+    }
+    fn recheck<'a>(&'a self, account: &'a Account) -> BoxFuture<'a, Recheck> {
+        self.inner.recheck(account)
+    }
+}
+
+#[tokio::test]
+async fn a_notification_reaches_the_desktop_once_and_falls_back_without_a_session() {
+    let f = fixture();
+    let acc = account(&f.cfg);
+    let mut ex = executor(&f, Policy::embedded_default(), false);
+    let notify = |problem: &str| Action::NotifyUser {
+        account: acc.id.clone(),
+        problem: problem.into(),
+        message: format!("{problem} needs you"),
+    };
+    let with_session = DesktopHost {
+        inner: host(),
+        desktop: Desktop {
+            session: true,
+            shown: std::sync::Mutex::new(Vec::new()),
+        },
+    };
+    let first = handle(&mut ex, &with_session, &acc, &notify("auth.failed")).await;
+    assert_eq!(first.outcome, Outcome::Applied);
+    assert!(first.reason.contains("on the desktop"), "{}", first.reason);
+    let again = handle(&mut ex, &with_session, &acc, &notify("auth.failed")).await;
+    assert_eq!(again.outcome, Outcome::Skipped);
+    assert_eq!(
+        *with_session.desktop.shown.lock().unwrap(),
+        vec!["auth.failed needs you".to_string()],
+        "shown once, not again the same day"
+    );
+
+    let no_session = DesktopHost {
+        inner: host(),
+        desktop: Desktop {
+            session: false,
+            shown: std::sync::Mutex::new(Vec::new()),
+        },
+    };
+    let fallback = handle(&mut ex, &no_session, &acc, &notify("tls.certificate_expired")).await;
+    assert_eq!(fallback.outcome, Outcome::Applied);
+    assert!(
+        fallback.reason.contains("audit log and check output only")
+            && fallback.reason.contains("no user session"),
+        "{}",
+        fallback.reason
     );
 }
 
