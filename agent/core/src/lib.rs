@@ -5,13 +5,19 @@
 //! serialised into the audit log or across the dynamic-plugin ABI, so everything derives serde.
 
 pub mod action;
+pub mod credential;
+pub mod discovery;
 pub mod finding;
 pub mod model;
 pub mod plugin;
 pub mod probe;
 
 pub use action::{Action, ActionKind, EndpointChange};
-pub mod registry;
+pub use credential::{LoginOutcome, LoginReport, LoginRequest, NotAttempted, Secret, SenderCheck};
+pub use discovery::{
+    DiscoveredServer, DiscoveredSettings, DiscoveryLookup, DiscoveryMethod, DiscoverySource,
+    LookupOutcome,
+};
 pub use finding::{Evidence, Finding, Severity};
 pub use model::{
     Account, AccountId, AuthMethod, ClientKind, Endpoint, Home, Location, Protocol, Role, Security,

@@ -5,6 +5,8 @@
 //! (old bytes → new bytes); the agent's executor writes them, after the policy allowed it.
 
 use crate::action::EndpointChange;
+use crate::credential::{self, LoginReport, NotAttempted, Secret};
+use crate::discovery::DiscoveredSettings;
 use crate::finding::Finding;
 use crate::model::{Account, ClientKind, Home, Role};
 use crate::probe::{
@@ -87,6 +89,38 @@ pub trait Prober: Send + Sync {
                 tickets: Vec::new(),
                 error: Some("this prober does not read kerberos caches".to_string()),
             }
+        })
+    }
+
+    /// What the email domain publishes about its mail servers: RFC 6186/8314 SRV records,
+    /// autoconfig and Autodiscover over HTTPS, looked up concurrently and within a bounded
+    /// time. `email` is the full address, which autoconfig and Autodiscover ask for; without
+    /// it Autodiscover is not asked. Nothing found is an empty result, never an error.
+    fn discover_settings<'a>(
+        &'a self,
+        email_domain: &'a str,
+        email: Option<&'a str>,
+    ) -> BoxFuture<'a, DiscoveredSettings> {
+        let _ = email;
+        Box::pin(async move { DiscoveredSettings::empty(email_domain) })
+    }
+
+    /// Logs in once to `role` of `account` with the password its mail client stores, when the
+    /// agent's policy and its lockout rules allow it, and says what the server answered. The
+    /// password never passes through the caller: the implementation fetches it, sends it only
+    /// over a verified encrypted connection, and reports no more than the translated reply.
+    fn try_login<'a>(&'a self, account: &'a Account, role: Role) -> BoxFuture<'a, LoginReport> {
+        Box::pin(async move {
+            let target = match account.endpoint(role) {
+                Some(endpoint) => credential::target_of(endpoint),
+                None => ProbeTarget {
+                    protocol: crate::model::Protocol::Imap,
+                    host: String::new(),
+                    port: 0,
+                    security: crate::model::Security::None,
+                },
+            };
+            LoginReport::not_attempted(target, NotAttempted::Unsupported)
         })
     }
 }

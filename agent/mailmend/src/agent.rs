@@ -5,7 +5,9 @@ use futures_util::future::join_all;
 use mailmend_core::{
     Account, BoxFuture, ClientAdapter, ClientKind, Diagnostic, Finding, Home, PluginInfo,
 };
-use mailmend_core::{DnsReport, FirewallVerdict, KerberosReport, ProbeReport, ProbeTarget, Prober};
+use mailmend_core::{DiscoveredSettings, DnsReport, FirewallVerdict, KerberosReport};
+use mailmend_core::{LoginReport, Role};
+use mailmend_core::{ProbeReport, ProbeTarget, Prober};
 use mailmend_executor::{Host, Performer, Recheck};
 use mailmend_plugin_host::Refusal;
 use mailmend_policy::Policy;
@@ -182,6 +184,21 @@ impl Host for Agent {
                 {
                     return Recheck::Gone {
                         reason: bad.summary.clone(),
+    /// The hosts the account's email domain names for its mail, looked up afresh: its SRV
+    /// records, and autoconfig and Autodiscover fetched over HTTPS with a verified certificate
+    /// (see [`Prober::discover_settings`]). Nothing from plain HTTP or another domain's records.
+    fn extra_allowed_hosts<'a>(&'a self, account: &'a Account) -> BoxFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            let Some(domain) = account.email_domain() else {
+                return Vec::new();
+            };
+            self.prober
+                .discover_settings(&domain, account.email.as_deref())
+                .await
+                .named_hosts()
+        })
+    }
+
                     };
                 }
                 if let Some(fresh) = d.accounts.into_iter().find(|a| a.id == account.id) {
@@ -211,9 +228,10 @@ fn adapters() -> Vec<Box<dyn ClientAdapter>> {
 }
 
 /// The prober as the diagnostics of one account see it: every diagnostic asks about the same
-/// configured endpoints, so each target is probed and each name resolved once per diagnosis, and
-/// concurrent askers wait for the one probe in flight. A new diagnosis (a re-check after a fix)
-/// starts empty, so it always sees the network as it is now.
+/// configured endpoints, so each target is probed, each name resolved and each domain's
+/// published settings looked up once per diagnosis, and concurrent askers wait for the one
+/// lookup in flight. A new diagnosis (a re-check after a fix) starts empty, so it always sees
+/// the network as it is now.
 struct SharedProbes<'a> {
     inner: &'a RealProber,
     probes: Mutex<HashMap<ProbeTarget, Arc<OnceCell<ProbeReport>>>>,
@@ -244,6 +262,9 @@ impl Prober for SharedProbes<'_> {
     fn resolve<'a>(&'a self, host: &'a str) -> BoxFuture<'a, DnsReport> {
         Box::pin(async move {
             let c = cell(&self.resolves, &host.to_string());
+    discoveries: Mutex<HashMap<DiscoveryKey, Arc<OnceCell<DiscoveredSettings>>>>,
+    /// The login gate and the adapters that know the clients' passwords; `None`: no logins.
+    logins: Option<(&'a Gate, &'a [Box<dyn ClientAdapter>])>,
             c.get_or_init(|| self.inner.resolve(host)).await.clone()
         })
     }
@@ -251,7 +272,16 @@ impl Prober for SharedProbes<'_> {
     fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, ProbeReport> {
         Box::pin(async move {
             let c = cell(&self.probes, target);
-            c.get_or_init(|| self.inner.probe(target)).await.clone()
+            // The name is resolved once per diagnosis (the cached `resolve`), not once per port:
+            // a search over the port matrix would otherwise pay a lookup round trip per probe.
+            c.get_or_init(|| async {
+                let dns = self.resolve(&target.host).await.outcome;
+                self.inner.probe_resolved(target, dns).await
+            })
+            .await
+            .clone()
+            discoveries: Mutex::new(HashMap::new()),
+            logins: None,
         })
     }
 
@@ -309,6 +339,44 @@ mod tests {
         let targets = vec![target.clone(), target.clone()];
         let (a, b, c) = tokio::join!(
             shared.probe(&target),
+
+    /// Through the gate: the endpoint's probe of this diagnosis decides whether it is healthy,
+    /// the account's adapter supplies the password, the ledger decides whether to try.
+    fn try_login<'a>(&'a self, account: &'a Account, role: Role) -> BoxFuture<'a, LoginReport> {
+        Box::pin(async move {
+            let target = match account.endpoint(role) {
+                Some(ep) => mailmend_core::credential::target_of(ep),
+                None => return Prober::try_login(self.inner, account, role).await,
+            };
+            let Some((gate, adapters)) = self.logins else {
+                return LoginReport::not_attempted(
+                    target,
+                    mailmend_core::NotAttempted::Unsupported,
+                );
+            };
+            let probe = self.probe(&target).await;
+            let adapter = adapters
+                .iter()
+                .find(|a| a.client() == account.client)
+                .map(|a| a.as_ref());
+            gate.try_login(adapter, self.inner, &probe, account, role)
+                .await
+        })
+    }
+
+    fn discover_settings<'a>(
+        &'a self,
+        email_domain: &'a str,
+        email: Option<&'a str>,
+    ) -> BoxFuture<'a, DiscoveredSettings> {
+        Box::pin(async move {
+            let key = (email_domain.to_string(), email.map(str::to_string));
+            let c = cell(&self.discoveries, &key);
+            c.get_or_init(|| self.inner.discover_settings(email_domain, email))
+                .await
+                .clone()
+        })
+    }
             shared.probe(&target),
             shared.probe_all(&targets)
         );

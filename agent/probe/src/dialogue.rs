@@ -81,6 +81,7 @@ struct Greeting {
 /// Runs the session over a connected stream.
 pub(crate) async fn run(params: SessionParams<'_>, stream: TcpStream) -> SessionReport {
     let deadline = Instant::now() + params.limits.io_timeout * SESSION_IO_TIMEOUTS;
+    let stream = crate::quickack::QuickAck(stream);
     let mut conn = LineConn::new(Box::new(stream), params.limits, deadline);
     let mut report = SessionReport::default();
 

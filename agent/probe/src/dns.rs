@@ -57,20 +57,7 @@ pub(crate) async fn resolve(
         };
     }
 
-    let (config, mut opts, config_problem) = load_config(servers);
-    // One attempt must fit in the step's time; retries happen only if time remains.
-    opts.timeout = opts.timeout.min(timeout);
-    opts.cache_size = 0;
-    if mode == Mode::Direct {
-        opts.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
-        opts.use_hosts_file = ResolveHosts::Never;
-    } else {
-        opts.use_hosts_file = ResolveHosts::Always;
-    }
-    let mut builder = Resolver::builder_with_config(config, TokioConnectionProvider::default());
-    *builder.options_mut() = opts;
-    let resolver = builder.build();
-
+    let (resolver, config_problem) = self::resolver(servers, timeout, mode);
     let outcome = match tokio::time::timeout(timeout, resolver.lookup_ip(host)).await {
         Err(_) => DnsOutcome::ResolverUnreachable {
             detail: format!(
@@ -101,6 +88,29 @@ pub(crate) async fn resolve(
         }
         (outcome, _) => outcome,
     }
+}
+
+/// A fresh resolver without a cache, whose single attempts fit in `timeout`, and why the
+/// system's configuration could not be read (when it could not: then only the hosts file
+/// answers). Also used for the SRV lookups of settings discovery.
+pub(crate) fn resolver(
+    servers: &NameServers,
+    timeout: Duration,
+    mode: Mode,
+) -> (Resolver<TokioConnectionProvider>, Option<String>) {
+    let (config, mut opts, config_problem) = load_config(servers);
+    // One attempt must fit in the step's time; retries happen only if time remains.
+    opts.timeout = opts.timeout.min(timeout);
+    opts.cache_size = 0;
+    if mode == Mode::Direct {
+        opts.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
+        opts.use_hosts_file = ResolveHosts::Never;
+    } else {
+        opts.use_hosts_file = ResolveHosts::Always;
+    }
+    let mut builder = Resolver::builder_with_config(config, TokioConnectionProvider::default());
+    *builder.options_mut() = opts;
+    (builder.build(), config_problem)
 }
 
 /// The resolver configuration, and why the system's could not be read (when it could not: then
@@ -187,7 +197,7 @@ fn system_servers() -> Vec<SocketAddr> {
 }
 
 /// Maps a resolver error to what it means for the user.
-fn classify(e: &ResolveError) -> DnsOutcome {
+pub(crate) fn classify(e: &ResolveError) -> DnsOutcome {
     let proto = match e.kind() {
         ResolveErrorKind::Proto(p) => p,
         _ => {

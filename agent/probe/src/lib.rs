@@ -9,6 +9,15 @@
 //! per line and by `max_total_bytes` per connection, and a whole probe ends within
 //! `connect_timeout + 4 × io_timeout` (see [`ProbeConfig`]).
 //!
+//! [`RealProber::login`] is the one exception to "never sends credentials": called by the
+//! agent only when its policy and lockout rules allow, it logs in once over a verified
+//! encrypted connection and translates the server's answer (see [`login`]).
+//!
+//! [`mailmend_core::Prober::discover_settings`] reads what an email domain publishes about its
+//! servers: RFC 6186/8314 SRV records ([`srv`]), autoconfig ([`autoconfig`]) and Exchange
+//! Autodiscover ([`autodiscover`]) over a small HTTPS-only client ([`http`]), concurrently and
+//! within `connect_timeout + 4 × io_timeout`.
+//!
 //! Beyond probing targets it answers the questions the DNS, firewall and Kerberos diagnostics
 //! ask: the configured name servers, a lookup through one server, the authoritative answer
 //! ([`RealProber::with_authoritative_port`] lets tests serve a zone on a high port), what the
@@ -16,18 +25,24 @@
 //! user's credential cache ([`ccache`], a pure parser that never keeps key or ticket bytes).
 
 mod authoritative;
+pub mod autoconfig;
+pub mod autodiscover;
 pub mod ccache;
 mod config;
 mod conn;
 mod dialogue;
+mod discover;
 mod dns;
 pub mod firewall;
 mod firewall_cmd;
+pub mod http;
 pub mod kerberos;
 mod prober;
 pub mod replies;
+mod quickack;
 pub mod resolv;
 mod tcp;
+pub mod srv;
 mod tls;
 mod wire;
 

@@ -10,6 +10,7 @@ use crate::kerberos;
 use crate::resolv::DNS_PORT;
 use crate::tcp;
 use crate::tls::TlsContext;
+use mailmend_core::DiscoveredSettings;
 use mailmend_core::{
     BoxFuture, DnsOutcome, DnsReport, FirewallVerdict, KerberosReport, ProbeReport, ProbeTarget,
     Prober, TcpOutcome,
@@ -98,6 +99,72 @@ impl RealProber {
     pub fn config(&self) -> &ProbeConfig {
         &self.inner.cfg
     }
+
+    /// Probes `target` at the addresses of a resolution the caller already has (the system
+    /// resolver's answer for `target.host`), instead of resolving again: a diagnosis resolves
+    /// each name once and probes many ports of it, and every lookup costs a round trip.
+    /// `elapsed_ms` then counts from the connect, not from the lookup.
+    pub async fn probe_resolved(&self, target: &ProbeTarget, dns: DnsOutcome) -> ProbeReport {
+        tracing::debug!(%target, "probing");
+        self.inner.probe_resolved(target, dns, Instant::now()).await
+    }
+
+    /// Logs in once to `target` with `request` and reports the translated answer (see
+    /// [`crate::login`]): only over implicit TLS or STARTTLS with a verified certificate, one
+    /// attempt, then logout; after a successful SMTP login, `MAIL FROM` with the request's
+    /// sender when `check_sender` is set, then `RSET` (never `DATA`). The caller decides
+    /// whether a login may be tried at all; this only does it safely. Ends within
+    /// `connect_timeout + (1 + LOGIN_SESSION_IO_TIMEOUTS) × io_timeout`.
+    pub async fn login(
+        &self,
+        target: &ProbeTarget,
+        request: &LoginRequest,
+        check_sender: bool,
+    ) -> LoginReport {
+        let started = Instant::now();
+        let refuse = |reason| LoginReport::not_attempted(target.clone(), reason);
+        if !target.security.is_encrypted() {
+            return refuse(NotAttempted::NotEncrypted);
+        }
+        if request.username.is_empty() {
+            return refuse(NotAttempted::NoUsername);
+        }
+        if request.secret.is_empty() {
+            return refuse(NotAttempted::NoCredential);
+        }
+        let inner = &self.inner;
+        let dns = inner.resolve(&target.host).await.outcome;
+        let addresses = match &dns {
+            DnsOutcome::Resolved { addresses } => tcp::interleave(addresses, target.port),
+            other => {
+                return refuse(NotAttempted::ConnectionFailed {
+                    detail: format!("name not resolved: {other:?}"),
+                })
+            }
+        };
+        let (stream, tcp) = tcp::connect(addresses, inner.cfg.connect_timeout).await;
+        let Some(stream) = stream else {
+            return refuse(NotAttempted::ConnectionFailed {
+                detail: format!("tcp: {tcp:?}"),
+            });
+        };
+        let params = crate::login::LoginParams {
+            session: SessionParams {
+                tls: &inner.tls,
+                host: &target.host,
+                protocol: target.protocol,
+                security: target.security,
+                ehlo_name: &inner.ehlo_name,
+                limits: Limits {
+                    io_timeout: inner.cfg.io_timeout,
+                    max_line_bytes: inner.cfg.max_line_bytes,
+                    max_total_bytes: inner.cfg.max_total_bytes,
+                },
+            },
+            check_sender,
+        };
+        crate::login::run(params, target, stream, request, started).await
+    }
 }
 
 impl Inner {
@@ -153,6 +220,16 @@ impl Inner {
         let started = Instant::now();
         tracing::debug!(%target, "probing");
         let dns = self.resolve(&target.host).await.outcome;
+        self.probe_resolved(target, dns, started).await
+    }
+
+    /// Probes `target` at the addresses `dns` gave (`elapsed_ms` counts from `started`).
+    async fn probe_resolved(
+        &self,
+        target: &ProbeTarget,
+        dns: DnsOutcome,
+        started: Instant,
+    ) -> ProbeReport {
         let addresses = match &dns {
             DnsOutcome::Resolved { addresses } => tcp::interleave(addresses, target.port),
             _ => Vec::new(),
@@ -244,6 +321,22 @@ impl Prober for RealProber {
 
     fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, ProbeReport> {
         Box::pin(self.inner.probe(target))
+    }
+
+    /// SRV, autoconfig and Autodiscover of `email_domain`, concurrently, over this prober's
+    /// resolver and trust roots (HTTPS only), within `connect_timeout + 4 × io_timeout`.
+    fn discover_settings<'a>(
+        &'a self,
+        email_domain: &'a str,
+        email: Option<&'a str>,
+    ) -> BoxFuture<'a, DiscoveredSettings> {
+        let net = crate::http::Net {
+            tls: self.inner.tls.clone(),
+            name_servers: self.inner.name_servers.clone(),
+            connect_timeout: self.inner.cfg.connect_timeout,
+            io_timeout: self.inner.cfg.io_timeout,
+        };
+        Box::pin(crate::discover::discover(net, email_domain, email))
     }
 
     fn probe_all<'a>(&'a self, targets: &'a [ProbeTarget]) -> BoxFuture<'a, Vec<ProbeReport>> {

@@ -21,6 +21,14 @@ use mailmend_core::{
     ProbeTarget, Prober, Protocol, Role, TcpOutcome,
 };
 use std::net::IpAddr;
+//!
+//! Settings discovery (SRV, autoconfig, Autodiscover) is the connectivity diagnostic's alone: a
+//! moved server it finds is `settings.wrong_host` (`dns.nxdomain` when the old name is gone),
+//! and an Autodiscover that wants a login is `autodiscover.unauthorized`, reported once per
+//! account (no role) and only when the lookup was needed and nothing named a working server;
+//! the endpoint's own failure keeps its own code, since the login wall explains why no new
+//! server was found, not why the old one fails. Exchange endpoints are the connectivity
+//! diagnostic's too (their server comes from Autodiscover); the checks below skip them.
 
 /// How many of a name's addresses are checked against the firewall, at most.
 const MAX_FIREWALL_ADDRESSES: usize = 8;

@@ -18,10 +18,25 @@ pub const SETTINGS_WRONG_SECURITY: &str = "settings.wrong_security";
 /// host (e.g. 143 STARTTLS refused, 993 SSL/TLS accepted). Fixed by setting both.
 pub const SETTINGS_WRONG_PORT_SECURITY: &str = "settings.wrong_port_security";
 
-/// The configured host does not serve mail any more, but a standard mail host name of the
-/// account's email domain does (a moved server). Fixed by setting the host (and port/security
-/// when those differ too).
+/// The configured host does not serve mail any more, but a server the email domain's SRV
+/// records, autoconfig or Autodiscover name, or a standard mail host name of the domain, does (a
+/// moved server); the evidence says which record named it. Fixed by setting the host (and
+/// port/security when those differ too). For Exchange accounts, whose server Outlook takes from
+/// Autodiscover, nothing is rewritten: the user is told to let Outlook repeat Autodiscover.
 pub const SETTINGS_WRONG_HOST: &str = "settings.wrong_host";
+
+/// The email domain's Autodiscover service wants a login (HTTP 401 or 403) before it names the
+/// account's servers, so mailmend (which never sends a password to it) cannot read the settings
+/// there. Reported once per account, when the server had to be looked up (the configured one
+/// does not work, or an Exchange account names none) and nothing else named a working one.
+/// Fixed by IT: anonymous POX Autodiscover for the domain, SRV or autoconfig records, or the
+/// right server settings given to the user.
+pub const AUTODISCOVER_UNAUTHORIZED: &str = "autodiscover.unauthorized";
+
+/// An Exchange account names no working server, and the email domain's Autodiscover (and
+/// autoconfig) name none either: Outlook cannot find its mailbox server. Fixed by IT in the
+/// domain's Autodiscover DNS records or service.
+pub const AUTODISCOVER_NOT_FOUND: &str = "autodiscover.not_found";
 
 /// The server name does not exist in DNS (NXDOMAIN), usually a typo or a retired name. Fixed by
 /// setting the host when a near name inside the email domain works; otherwise IT must give the
@@ -135,6 +150,41 @@ pub const SECURITY_TLS_UNAVAILABLE: &str = "security.tls_unavailable";
 /// otherwise IT must enable the method or give the right one.
 pub const AUTH_METHOD_NOT_OFFERED: &str = "auth.method_not_offered";
 
+/// The server rejected the password the mail client stores (IMAP `[AUTHENTICATIONFAILED]`,
+/// SMTP 535 5.7.8, POP3 `-ERR [AUTH]`): a wrong user name or password. Reported by the
+/// credentials diagnostic from one login, only when the policy's `[credentials] source` allows
+/// logins; the same password is never tried again. The user must enter the current password.
+pub const AUTH_FAILED: &str = "auth.failed";
+
+/// The server says the account is locked or disabled (IMAP `[CONTACTADMIN]`, POP3
+/// `[SYS/PERM]`, a refusal that says so). Only IT can unlock it; mailmend never retries.
+pub const AUTH_LOCKED: &str = "auth.locked";
+
+/// The account's password has expired (IMAP `[EXPIRED]`, SMTP 432 4.7.12). The user must change
+/// it and enter the new one in the client.
+pub const AUTH_PASSWORD_EXPIRED: &str = "auth.password_expired";
+
+/// The server no longer accepts the plain password: it wants an app password, a web sign-in or
+/// multi-factor authentication (SMTP 534 5.7.9 / 5.7.14, 535 5.7.139, an IMAP `[ALERT]` asking
+/// for an application-specific password). The user must create an app password or IT must set
+/// up modern authentication.
+pub const AUTH_APP_PASSWORD_REQUIRED: &str = "auth.app_password_required";
+
+/// The server refused to check the password on the verified TLS connection, asking for
+/// encryption (SMTP 530 5.7.0 or 538, IMAP `[PRIVACYREQUIRED]`): a server whose TLS policy
+/// does not match what it offers. Fixed by IT.
+pub const AUTH_ENCRYPTION_REQUIRED: &str = "auth.encryption_required";
+
+/// The server could not check the password now (IMAP `[UNAVAILABLE]`, SMTP 454 4.7.0, POP3
+/// `[SYS/TEMP]` or `[IN-USE]`), or its answer to the login could not be read. A Warning: the
+/// next check (after the policy's interval) tries again.
+pub const AUTH_TEMPORARY_FAILURE: &str = "auth.temporary_failure";
+
+/// The SMTP server accepts the login but refuses the account's own address as sender
+/// (`MAIL FROM` answered 550 5.7.1 or another 5xx; nothing is ever sent). The user must fix the
+/// sender address, or IT must allow it for that login.
+pub const SMTP_SENDER_REJECTED: &str = "smtp.sender_rejected";
+
 /// The server answers on the configured port but not in the configured protocol (say an SMTP
 /// banner on an IMAP port) and no other mail port works. IT must give the right settings.
 pub const PROTOCOL_UNEXPECTED_REPLY: &str = "protocol.unexpected_reply";
@@ -145,6 +195,8 @@ pub const ALL: &[&str] = &[
     SETTINGS_WRONG_SECURITY,
     SETTINGS_WRONG_PORT_SECURITY,
     SETTINGS_WRONG_HOST,
+    AUTODISCOVER_UNAUTHORIZED,
+    AUTODISCOVER_NOT_FOUND,
     DNS_NXDOMAIN,
     DNS_NO_RECORDS,
     DNS_RESOLVER_UNREACHABLE,

@@ -9,6 +9,8 @@ mod auth;
 mod causes;
 pub mod codes;
 mod connectivity;
+mod credentials;
+mod discovered;
 mod dns;
 mod firewall;
 mod hosts;

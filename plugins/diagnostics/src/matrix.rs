@@ -110,6 +110,47 @@ pub fn best<'r>(reports: &'r [ProbeReport], endpoint: &Endpoint) -> Option<&'r P
         .map(|(_, r)| r)
 }
 
+/// Whether the reports that are in settle [`best`] for these `targets` (one slot per target,
+/// `None` while its probe runs): some usable report is in, and every target that [`best`]
+/// would prefer to it is in too. A search can then stop waiting for the rest, which can only
+/// be worse (a slow STARTTLS dialogue after implicit TLS already works, say).
+pub fn settled(
+    targets: &[ProbeTarget],
+    reports: &[Option<ProbeReport>],
+    endpoint: &Endpoint,
+) -> bool {
+    let key = |index: usize, target: &ProbeTarget| (target.security != Security::Tls, index);
+    let best = reports
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.as_ref().map(|r| (i, r)))
+        .filter(|(_, r)| usable(r, endpoint))
+        .map(|(i, r)| key(i, &r.target))
+        .min();
+    let Some(best) = best else {
+        return false;
+    };
+    targets
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| key(*i, t) < best)
+        .all(|(i, _)| reports.get(i).is_some_and(Option::is_some))
+}
+
+/// The standard pairs of the mail protocols other than `protocol`, on `host`: whether any of
+/// them answers tells a host that is up (a path dropping one port) from one that is gone.
+pub fn other_protocols_on(protocol: Protocol, host: &str) -> Vec<ProbeTarget> {
+    [Protocol::Imap, Protocol::Pop3, Protocol::Smtp]
+        .into_iter()
+        .filter(|p| *p != protocol)
+        .flat_map(|p| {
+            standard_pairs(p)
+                .iter()
+                .map(move |(port, security)| target(p, host, *port, *security))
+        })
+        .collect()
+}
+
 /// The best usable report on other hosts: the first host (in `hosts` order) with a usable
 /// target, keeping the configured pair there when it works.
 pub fn best_on_hosts<'r>(
@@ -205,6 +246,54 @@ mod tests {
                 (1143, Security::StartTls)
             ]
         );
+    }
+
+    fn report(t: &ProbeTarget, healthy: bool) -> ProbeReport {
+        use mailmend_core::{Capabilities, DnsOutcome, TcpOutcome};
+        let address: std::net::SocketAddr = "10.0.0.1:993".parse().unwrap();
+        ProbeReport {
+            target: t.clone(),
+            dns: DnsOutcome::Resolved {
+                addresses: vec![address.ip()],
+            },
+            tcp: if healthy {
+                TcpOutcome::Connected { address }
+            } else {
+                TcpOutcome::Refused { address }
+            },
+            tls: None,
+            capabilities: healthy.then(Capabilities::default),
+            protocol_error: None,
+            elapsed_ms: 1,
+        }
+    }
+
+    #[test]
+    fn settled_waits_only_for_targets_that_could_beat_the_best_so_far() {
+        let e = ep(Protocol::Imap, 1993, Security::Tls);
+        let targets = same_host_alternatives(&e);
+        // [993 TLS, 143 STARTTLS, 1993 STARTTLS]
+        let r = |i: usize, ok: bool| Some(report(&targets[i], ok));
+        // 993 TLS works: nothing can beat it, however slow the rest.
+        assert!(settled(&targets, &[r(0, true), None, None], &e));
+        // Only STARTTLS on 143 so far: 993 TLS would win if it works, so wait for it.
+        assert!(!settled(&targets, &[None, r(1, true), None], &e));
+        // 993 failed: 143 STARTTLS is settled before 1993 STARTTLS finishes.
+        assert!(settled(&targets, &[r(0, false), r(1, true), None], &e));
+        // Nothing usable yet: never settled early.
+        assert!(!settled(&targets, &[r(0, false), None, None], &e));
+    }
+
+    #[test]
+    fn other_protocols_are_probed_on_the_same_host_only() {
+        let t = other_protocols_on(Protocol::Imap, "imap.example.com");
+        assert!(t
+            .iter()
+            .all(|t| t.protocol != Protocol::Imap && t.host == "imap.example.com"));
+        assert!(t
+            .iter()
+            .any(|t| t.protocol == Protocol::Smtp && t.port == 587));
+        assert!(t.iter().all(|t| t.security.is_encrypted()));
     }
 
     #[test]

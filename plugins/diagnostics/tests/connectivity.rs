@@ -185,17 +185,20 @@ async fn the_matrix_is_requested_in_one_probe_all_call() {
         .serve(Smtp, SMTP_HOST, 587, StartTls, smtp_caps(true));
     let findings = diagnose(&smtp_only(2525, StartTls), &net).await;
     assert_eq!(findings[0].code, codes::SETTINGS_WRONG_PORT);
+    // The configured probe, then every alternative in flight at once (one round, not one
+    // probe after another).
     assert_eq!(
-        net.calls(),
-        vec![
-            Call::Probe(target(Smtp, SMTP_HOST, 2525, StartTls)),
-            Call::ProbeAll(vec![
-                target(Smtp, SMTP_HOST, 465, Tls),
-                target(Smtp, SMTP_HOST, 587, StartTls),
-                target(Smtp, SMTP_HOST, 25, StartTls),
-                target(Smtp, SMTP_HOST, 2525, Tls),
-            ]),
-        ]
+        net.calls()[0],
+        Call::Probe(target(Smtp, SMTP_HOST, 2525, StartTls))
+    );
+    assert_eq!(
+        net.probe_all_calls(),
+        vec![vec![
+            target(Smtp, SMTP_HOST, 465, Tls),
+            target(Smtp, SMTP_HOST, 587, StartTls),
+            target(Smtp, SMTP_HOST, 25, StartTls),
+            target(Smtp, SMTP_HOST, 2525, Tls),
+        ]]
     );
 }
 
@@ -380,11 +383,9 @@ async fn a_local_firewall_rule_or_a_stale_cache_is_left_to_their_diagnostics() {
         .on(IMAP_HOST, 993, Tls, Behaviour::TimedOut)
         .serve(Imap, IMAP_HOST, 143, StartTls, imap_caps())
         .firewall("192.0.2.1", 993, blocked("drop", 3, "tcp dport 993 drop"));
+    // The same-host round runs alongside the cause checks to save their round trips, and its
+    // result is thrown away: nothing is proposed, whatever the other ports said.
     assert!(diagnose(&imap_only(993, Tls), &local_rule).await.is_empty());
-    assert!(
-        local_rule.probe_all_calls().is_empty(),
-        "no alternatives probed"
-    );
 
     let stale = FakeNet::new()
         .host_at(IMAP_HOST, &["192.0.2.1"], Behaviour::TimedOut)
@@ -572,9 +573,13 @@ async fn timeouts_on_every_port_is_an_unreachable_host() {
     let net = FakeNet::new().silent_host(IMAP_HOST);
     let findings = diagnose(&imap_only(993, Tls), &net).await;
     assert_eq!(findings[0].code, codes::NETWORK_UNREACHABLE_HOST);
-    // Configured probe, one matrix round, one round on the email domain's other hosts.
-    assert_eq!(net.calls().len(), 3);
-    assert_eq!(net.probe_all_calls().len(), 2);
+    // Configured probe, one same-host round (the matrix, and the other protocols' ports, which
+    // tell a dead host from a dropped port), one round on the email domain's other hosts.
+    let rounds = net.probe_all_calls();
+    assert_eq!(rounds.len(), 2, "{rounds:#?}");
+    assert!(rounds[0].contains(&target(Imap, IMAP_HOST, 143, StartTls)));
+    assert!(rounds[0].contains(&target(Smtp, IMAP_HOST, 587, StartTls)));
+    assert!(rounds[0].contains(&target(Protocol::Pop3, IMAP_HOST, 995, Tls)));
     // Before that, the shared cause checks: the firewall for the one address, and the
     // authoritative answer (the same as the system's here, so no probe of new addresses).
     assert_eq!(
@@ -803,7 +808,7 @@ async fn encrypted_password_not_offered_is_never_downgraded_to_cleartext() {
 }
 
 #[tokio::test]
-async fn exchange_endpoints_are_skipped_without_probing() {
+async fn exchange_endpoints_are_probed_over_tls_and_never_rewritten() {
     let acc = account(
         Some(endpoint(
             Protocol::Exchange,
@@ -813,9 +818,25 @@ async fn exchange_endpoints_are_skipped_without_probing() {
         )),
         None,
     );
-    let net = FakeNet::new();
+    // A working Exchange server: one TLS probe, nothing to say.
+    let net = FakeNet::new().host("outlook.example.com").serve(
+        Protocol::Exchange,
+        "outlook.example.com",
+        443,
+        Tls,
+        Capabilities::default(),
+    );
     assert!(diagnose(&acc, &net).await.is_empty());
-    assert!(net.calls().is_empty());
+    assert_eq!(net.probed_targets().len(), 1);
+    // A server that is gone is explained, and nothing proposes a change of settings.
+    let net = FakeNet::new().host("outlook.example.com");
+    let findings = diagnose(&acc, &net).await;
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0].code, codes::NETWORK_SERVICE_DOWN);
+    assert!(findings[0]
+        .proposed
+        .iter()
+        .all(|a| !matches!(a, mailmend_core::Action::SetEndpoint { .. })));
 }
 
 #[tokio::test]
@@ -840,4 +861,20 @@ async fn both_endpoints_broken_give_one_finding_each() {
             ..Default::default()
         }
     );
+}
+
+#[tokio::test]
+async fn imap_ports_dropped_while_smtp_on_the_same_host_answers_is_blocked_upstream() {
+    // A firewall on the way drops 993 and 143 only: the host is up, as its SMTP port shows.
+    let net = FakeNet::new().silent_host(IMAP_HOST).serve(
+        Smtp,
+        IMAP_HOST,
+        587,
+        StartTls,
+        smtp_caps(true),
+    );
+    let findings = diagnose(&imap_only(993, Tls), &net).await;
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0].code, codes::NETWORK_BLOCKED_UPSTREAM);
+    assert!(findings[0].proposed.is_empty());
 }

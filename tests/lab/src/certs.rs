@@ -1,5 +1,6 @@
 //! The lab's certificate authority and server certificates, made with the openssl command:
-//! a good certificate for the mail host names, and expired, self-signed and wrong-host ones.
+//! a good certificate for the mail host names, and expired, self-signed, wrong-host,
+//! not-yet-valid and client-authentication-only ones.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,15 +21,23 @@ pub enum CertKind {
     SelfSigned,
     /// Signed by the lab CA and valid now, but for `wrong.example.net` only.
     WrongHost,
+    /// Signed by the lab CA with the right names, but valid only from two years ahead: a
+    /// certificate installed too early, or a server or client clock that is wrong.
+    NotYetValid,
+    /// Signed by the lab CA, valid now, with the right names, but its extended key usage
+    /// allows client authentication only: a certificate issued for the wrong purpose.
+    ClientAuthOnly,
 }
 
 impl CertKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [CertKind; 4] = [
+    pub const ALL: [CertKind; 6] = [
         CertKind::Good,
         CertKind::Expired,
         CertKind::SelfSigned,
         CertKind::WrongHost,
+        CertKind::NotYetValid,
+        CertKind::ClientAuthOnly,
     ];
 
     /// File stem of the certificate in the lab's `certs/` directory.
@@ -38,6 +47,8 @@ impl CertKind {
             CertKind::Expired => "expired",
             CertKind::SelfSigned => "selfsigned",
             CertKind::WrongHost => "wronghost",
+            CertKind::NotYetValid => "notyetvalid",
+            CertKind::ClientAuthOnly => "clientonly",
         }
     }
 }
@@ -52,6 +63,8 @@ pub const MAIL_NAMES: &[&str] = &[
     "autoconfig.example.com",
     "autodiscover.example.com",
     "example.com",
+    // The provider in another domain that a moved server lives at (see the hosting.test zone).
+    "mail.hosting.test",
 ];
 
 /// Paths of the generated certificate material.
@@ -124,7 +137,12 @@ impl Certs {
                  basicConstraints = critical,CA:FALSE\n\
                  keyUsage = critical,digitalSignature\n\
                  extendedKeyUsage = serverAuth\n\
-                 subjectAltName = DNS:wrong.example.net\n",
+                 subjectAltName = DNS:wrong.example.net\n\
+                 [client_ext]\n\
+                 basicConstraints = critical,CA:FALSE\n\
+                 keyUsage = critical,digitalSignature\n\
+                 extendedKeyUsage = clientAuth\n\
+                 subjectAltName = {sans}\n",
                 d = dir.display()
             ),
         )?;
@@ -213,6 +231,37 @@ impl Certs {
                 "wronghost.pem",
             ],
         )?;
+        // Valid from the first of January two years ahead, whatever today is (an approximate
+        // year is enough for that).
+        let year = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| 1970 + d.as_secs() / 31_556_952)
+            .unwrap_or(2030);
+        let (start, end) = (
+            format!("{}0101000000Z", year + 2),
+            format!("{}0101000000Z", year + 3),
+        );
+        openssl(
+            dir,
+            &ca,
+            &[],
+            &[
+                "-extensions",
+                "good_ext",
+                "-startdate",
+                &start,
+                "-enddate",
+                &end,
+                "-out",
+                "notyetvalid.pem",
+            ],
+        )?;
+        openssl(
+            dir,
+            &ca,
+            &[],
+            &["-extensions", "client_ext", "-out", "clientonly.pem"],
+        )?;
         let san_ext = format!("subjectAltName={sans}");
         openssl(
             dir,
@@ -240,6 +289,8 @@ impl Certs {
             "expired.pem",
             "wronghost.pem",
             "selfsigned.pem",
+            "notyetvalid.pem",
+            "clientonly.pem",
         ] {
             use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(dir.join(f), fs::Permissions::from_mode(0o644))?;

@@ -302,7 +302,8 @@ pub fn postfix_vmailbox(users: &[User]) -> String {
     users.iter().map(|u| format!("{} ok\n", u.login)).collect()
 }
 
-/// nsd.conf: authoritative for example.com on ns1's address, controlled over a unix socket.
+/// nsd.conf: authoritative for example.com and hosting.test on ns1's address, controlled over
+/// a unix socket.
 pub fn nsd(l: &Layout, a: Addrs) -> String {
     format!(
         r#"server:
@@ -327,6 +328,9 @@ remote-control:
 zone:
     name: "example.com"
     zonefile: "example.com.zone"
+zone:
+    name: "hosting.test"
+    zonefile: "hosting.test.zone"
 "#,
         ns = a.ns(),
         dir = d(&l.p("nsd")),
@@ -334,8 +338,8 @@ zone:
     )
 }
 
-/// The lab resolver's unbound.conf: recursion for example.com through a stub zone to NSD,
-/// every other name NXDOMAIN (nothing may leave the lab), no DNSSEC validation (no trust
+/// The lab resolver's unbound.conf: recursion for example.com and hosting.test through stub
+/// zones to NSD, every other name NXDOMAIN (nothing may leave the lab), no DNSSEC validation (no trust
 /// anchor can be fetched here).
 pub fn unbound_resolver(l: &Layout, a: Addrs) -> String {
     let dir = l.p("unbound");
@@ -358,9 +362,14 @@ pub fn unbound_resolver(l: &Layout, a: Addrs) -> String {
     module-config: "iterator"
     local-zone: "." static
     local-zone: "example.com." transparent
+    local-zone: "hosting.test." transparent
     domain-insecure: "example.com"
+    domain-insecure: "hosting.test"
 stub-zone:
     name: "example.com"
+    stub-addr: {ns}
+stub-zone:
+    name: "hosting.test"
     stub-addr: {ns}
 remote-control:
     control-enable: yes
@@ -397,6 +406,9 @@ pub fn unbound_local(l: &Layout, a: Addrs) -> String {
     module-config: "iterator"
     cache-min-ttl: 86400
     domain-insecure: "example.com"
+    domain-insecure: "hosting.test"
+    # Unbound answers test. itself (RFC 6761) unless told otherwise.
+    local-zone: "hosting.test." transparent
 forward-zone:
     name: "."
     forward-addr: {resolver}
@@ -482,7 +494,10 @@ pub fn kadmin_script(users: &[User]) -> String {
     s
 }
 
-/// nginx.conf: autoconfig and autodiscover over HTTP and HTTPS on the web address.
+/// nginx.conf: autoconfig and autodiscover over HTTPS (root `www/`) and plain HTTP (root
+/// `www-http/`, falling back to `www/`, so that a document can be served over plain HTTP only)
+/// on the web address. Autodiscover answers 401 or 403 while the flag file
+/// `nginx/autodiscover-401` or `-403` exists. The access log records the scheme of each request.
 pub fn nginx(l: &Layout, a: Addrs) -> String {
     let dir = l.p("nginx");
     format!(
@@ -495,7 +510,8 @@ events {{
     worker_connections 64;
 }}
 http {{
-    access_log {logs}/nginx-access.log;
+    log_format lab '$remote_addr $scheme $host "$request" $status';
+    access_log {logs}/nginx-access.log lab;
     client_body_temp_path {dir}/body;
     proxy_temp_path {dir}/proxy;
     fastcgi_temp_path {dir}/fastcgi;
@@ -507,7 +523,6 @@ http {{
     }}
     default_type application/octet-stream;
     server {{
-        listen {web}:80;
         listen {web}:443 ssl;
         server_name autoconfig.example.com autodiscover.example.com example.com;
         ssl_certificate {certs}/good.pem;
@@ -516,6 +531,29 @@ http {{
         # Outlook POSTs its autodiscover request; answer it with the static file (an error
         # page redirect turns the method into GET).
         location ~* ^/autodiscover/autodiscover\.xml$ {{
+            if (-f {dir}/autodiscover-401) {{
+                add_header WWW-Authenticate 'Basic realm="mailmend lab"' always;
+                return 401;
+            }}
+            if (-f {dir}/autodiscover-403) {{
+                return 403;
+            }}
+            error_page 405 =200 /autodiscover/autodiscover.xml;
+            default_type application/xml;
+        }}
+    }}
+    server {{
+        listen {web}:80;
+        server_name autoconfig.example.com autodiscover.example.com example.com;
+        root {www_http};
+        location / {{
+            try_files $uri @shared;
+        }}
+        location @shared {{
+            root {www};
+        }}
+        location ~* ^/autodiscover/autodiscover\.xml$ {{
+            root {www};
             error_page 405 =200 /autodiscover/autodiscover.xml;
             default_type application/xml;
         }}
@@ -527,6 +565,7 @@ http {{
         web = a.web(),
         certs = d(&l.p("certs")),
         www = d(&l.p("www")),
+        www_http = d(&l.p("www-http")),
     )
 }
 

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 
 pub use certs::{CertKind, MAIL_NAMES};
+pub use zone::HOSTING_DOMAIN;
 
 use certs::Certs;
 use conf::{Addrs, Layout};
@@ -102,6 +103,36 @@ impl OutputExt for Output {
             self.stdout_text(),
             self.stderr_text()
         )
+    }
+}
+
+/// One request nginx answered, as its access log records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebRequest {
+    /// The client's address.
+    pub client: String,
+    /// `http` or `https`.
+    pub scheme: String,
+    /// The Host the client asked for.
+    pub host: String,
+    /// The request line, e.g. `POST /autodiscover/autodiscover.xml HTTP/1.1`.
+    pub request: String,
+    pub status: u16,
+}
+
+impl WebRequest {
+    /// Reads one line of the `lab` log format: `addr scheme host "request" status`.
+    fn parse(line: &str) -> Option<WebRequest> {
+        let (head, rest) = line.split_once(" \"")?;
+        let (request, status) = rest.rsplit_once("\" ")?;
+        let mut head = head.split(' ');
+        Some(WebRequest {
+            client: head.next()?.to_string(),
+            scheme: head.next()?.to_string(),
+            host: head.next()?.to_string(),
+            request: request.to_string(),
+            status: status.trim().parse().ok()?,
+        })
     }
 }
 
@@ -200,6 +231,8 @@ pub struct Lab {
     certs: Certs,
     daemons: Mutex<Vec<Daemon>>,
     zone: Mutex<Zone>,
+    /// hosting.test, the provider in another domain.
+    hosting_zone: Mutex<Zone>,
     keep: bool,
     startup: Duration,
     _claim: state::IdClaim,
@@ -243,6 +276,13 @@ impl Lab {
                 web: addrs.web(),
                 kdc: addrs.kdc(),
             })),
+            hosting_zone: Mutex::new(Zone::hosting(ZoneAddrs {
+                ns: addrs.ns(),
+                mail: addrs.mail(),
+                new_mail: addrs.new_mail(),
+                web: addrs.web(),
+                kdc: addrs.kdc(),
+            })),
             layout,
             ns: state::ns_names(id),
             daemons: Mutex::new(Vec::new()),
@@ -277,6 +317,9 @@ impl Lab {
             "www/mail",
             "www/.well-known/autoconfig/mail",
             "www/autodiscover",
+            "www-http",
+            "www-http/mail",
+            "www-http/.well-known/autoconfig/mail",
             "home",
             "state",
             "postfix",
@@ -544,6 +587,8 @@ impl Lab {
 
         let zone = lock(&self.zone).render();
         sys::write_file(&l.p("nsd/example.com.zone"), &zone, 0o644)?;
+        let hosting = lock(&self.hosting_zone).render();
+        sys::write_file(&l.p(&format!("nsd/{HOSTING_DOMAIN}.zone")), &hosting, 0o644)?;
         sys::write_file(&l.p("nsd/nsd.conf"), &conf::nsd(l, a), 0o644)?;
         sys::write_file(
             &l.p("unbound/unbound.conf"),
@@ -1004,15 +1049,23 @@ impl Lab {
     }
 
     /// Replaces every record of `rtype` at `name` with `rdata` (zone-file syntax, e.g.
-    /// `"0 1 993 imap.example.com."` for SRV); an empty list removes them.
+    /// `"0 1 993 imap.example.com."` for SRV); an empty list removes them. Names in
+    /// hosting.test (`_imaps._tcp.hosting.test`) change that zone; every other name (`imap`,
+    /// `_imaps._tcp`, `imap.example.com`) is example.com's.
     pub fn set_records(&self, name: &str, rtype: &str, rdata: &[&str]) -> Result<()> {
-        let mut zone = lock(&self.zone);
-        let owner = zone
-            .relative(name)
-            .ok_or_else(|| anyhow!("{name} is outside the lab zone example.com"))?;
+        let in_hosting = lock(&self.hosting_zone).contains(name);
+        let mut zone = if in_hosting {
+            lock(&self.hosting_zone)
+        } else {
+            lock(&self.zone)
+        };
+        let owner = zone.relative(name).ok_or_else(|| {
+            anyhow!("{name} is outside the lab zones example.com and {HOSTING_DOMAIN}")
+        })?;
         let rdata: Vec<String> = rdata.iter().map(|s| s.to_string()).collect();
         zone.set(&owner, rtype, &rdata);
-        let path = self.layout.p("nsd/example.com.zone");
+        let origin = zone.origin.clone();
+        let path = self.layout.p(&format!("nsd/{origin}.zone"));
         let tmp = path.with_extension("zone.new");
         sys::write_file(&tmp, &zone.render(), 0o644)?;
         fs::rename(&tmp, &path)?;
@@ -1020,23 +1073,28 @@ impl Lab {
             "-c",
             &self.layout.p("nsd/nsd.conf").display().to_string(),
             "reload",
-            "example.com",
+            &origin,
         ]))?;
         let serial = zone.serial;
         drop(zone);
-        self.wait_nsd_serial(serial)?;
+        self.wait_nsd_serial(&origin, serial)?;
         self.flush_resolver_cache()
     }
 
     /// The records of `rtype` at `name` in the zone NSD serves (the authoritative data).
     pub fn zone_records(&self, name: &str, rtype: &str) -> Vec<String> {
-        let zone = lock(&self.zone);
+        let in_hosting = lock(&self.hosting_zone).contains(name);
+        let zone = if in_hosting {
+            lock(&self.hosting_zone)
+        } else {
+            lock(&self.zone)
+        };
         zone.relative(name)
             .map(|owner| zone.get(&owner, rtype))
             .unwrap_or_default()
     }
 
-    fn wait_nsd_serial(&self, serial: u32) -> Result<()> {
+    fn wait_nsd_serial(&self, origin: &str, serial: u32) -> Result<()> {
         let server = format!("@{}", self.addrs.ns());
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -1048,7 +1106,7 @@ impl Lab {
                     "+time=1",
                     "+tries=1",
                     &server,
-                    DOMAIN,
+                    origin,
                     "SOA",
                 ],
             )?;
@@ -1061,7 +1119,9 @@ impl Lab {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                bail!("NSD still serves serial {got:?} instead of {serial} after reload");
+                bail!(
+                    "NSD still serves serial {got:?} of {origin} instead of {serial} after reload"
+                );
             }
             thread::sleep(Duration::from_millis(20));
         }
@@ -1263,6 +1323,246 @@ impl Lab {
         self.nft_client_script("flush chain inet lab output\n")
     }
 
+    // ---- Server-side faults (a firewall on the way, a server reconfigured) ----
+
+    /// Appends `rule` (nft syntax, e.g. `ip daddr 10.213.7.10 tcp dport 993 drop`) to the
+    /// input chain of table `inet lab-srv` in the server namespace: a firewall in front of the
+    /// servers or on the way to them, which the client's own ruleset does not show (that is
+    /// `nft_client`). The table goes with the namespace at teardown; `nft_server_flush` removes
+    /// its rules earlier.
+    pub fn nft_server(&self, rule: &str) -> Result<()> {
+        self.nft_server_script(&format!("add rule inet lab-srv input {rule}\n"))
+    }
+
+    /// Removes every rule `nft_server` added.
+    pub fn nft_server_flush(&self) -> Result<()> {
+        self.nft_server_script("flush chain inet lab-srv input\n")
+    }
+
+    fn nft_server_script(&self, script: &str) -> Result<()> {
+        let full = format!(
+            "add table inet lab-srv\n\
+             add chain inet lab-srv input {{ type filter hook input priority 0 ; policy accept ; }}\n\
+             {script}"
+        );
+        sys::run_with_input(
+            Command::new("ip").args(["netns", "exec", self.server_ns(), "nft", "-f", "-"]),
+            Some(full.as_bytes()),
+        )
+        .map(|_| ())
+    }
+
+    /// Runs Dovecot with the lab's configuration plus `extra` (dovecot.conf syntax: a setting
+    /// given again wins, a `service` block given again is merged, and a listener's `port = 0`
+    /// turns it off), replacing the `extra` of an earlier call. Dovecot reloads; this returns
+    /// once it listens on exactly `ports` (of 143, 993, 110, 995) on the mail address, its
+    /// Postfix sockets are back and a plaintext port greets normally again. `extra` is checked
+    /// with `doveconf` first, so a typo fails here rather than leaving the old configuration
+    /// running. `restore_dovecot` undoes it; teardown removes the file with the lab anyway.
+    pub fn reconfigure_dovecot(&self, extra: &str, ports: &[u16]) -> Result<()> {
+        let (uid, gid) = sys::user_ids("mail")?;
+        let l = &self.layout;
+        let path = l.p("dovecot/dovecot.conf");
+        let text = format!(
+            "{}\n# ---- added by Lab::reconfigure_dovecot ----\n{extra}\n",
+            conf::dovecot(l, self.addrs, self.id, uid, gid)
+        );
+        let candidate = l.p("dovecot/dovecot.conf.new");
+        sys::write_file(&candidate, &text, 0o644)?;
+        let out = sys::output_with_input(
+            Command::new("doveconf").arg("-c").arg(&candidate).arg("-n"),
+            None,
+        )?;
+        if !out.status.success() {
+            bail!("doveconf rejects the configuration: {}", out.describe());
+        }
+        fs::rename(&candidate, &path)?;
+        self.reload_dovecot(ports)
+    }
+
+    /// Puts Dovecot's lab configuration back (see `reconfigure_dovecot`).
+    pub fn restore_dovecot(&self) -> Result<()> {
+        self.reconfigure_dovecot("", &DOVECOT_PORTS)
+    }
+
+    /// Makes Dovecot offer Kerberos logins (`AUTH=GSSAPI`) beside PLAIN and LOGIN, as the mail
+    /// server of a company that uses Kerberos does: service principals `imap/<host>` and
+    /// `pop/<host>` for every mail host name get random keys in the KDC, their keytab is
+    /// exported into the lab directory, and Dovecot is reconfigured to use it (with the lab's
+    /// krb5.conf). Needs the `dovecot-gssapi` package.
+    pub fn enable_gssapi(&self) -> Result<()> {
+        if !Path::new("/usr/lib/dovecot/modules/auth/libmech_gssapi.so").exists() {
+            bail!("Dovecot's GSSAPI module is missing: run tests/install-deps.sh (dovecot-gssapi)");
+        }
+        let l = &self.layout;
+        let keytab = l.p("krb5/dovecot.keytab");
+        let mut script = String::new();
+        for host in ["imap", "pop", "mail"] {
+            for service in ["imap", "pop"] {
+                let principal = format!("{service}/{host}.{DOMAIN}@{REALM}");
+                script.push_str(&format!(
+                    "addprinc -randkey {principal}\nktadd -k {} {principal}\n",
+                    keytab.display()
+                ));
+            }
+        }
+        let mut kadmin = Command::new("kadmin.local");
+        kadmin.args(["-r", REALM]);
+        kadmin.envs(krb5_env(l).iter().map(|(k, v)| (k, v)));
+        let out = sys::run_with_input(&mut kadmin, Some(script.as_bytes()))?;
+        let text = format!("{}{}", out.stdout_text(), out.stderr_text());
+        // kadmin.local exits 0 even when a command fails, so look for its complaints.
+        if text.contains("error") || text.contains("while ") {
+            bail!("kadmin.local reported a problem: {text}");
+        }
+        // Dovecot's auth process is not root: throwaway lab keys, so world-readable is harmless.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&keytab, fs::Permissions::from_mode(0o644))?;
+        }
+        let extra = format!(
+            "auth_mechanisms = plain login gssapi\n\
+             auth_gssapi_hostname = \"$ALL\"\n\
+             auth_krb5_keytab = {}\n\
+             import_environment = TZ KRB5_CONFIG={}\n",
+            keytab.display(),
+            l.p("krb5/krb5.conf").display()
+        );
+        self.reconfigure_dovecot(&extra, &DOVECOT_PORTS)
+    }
+
+    /// Runs Postfix with the lab's main.cf plus `extra` (main.cf lines: a parameter given again
+    /// wins), replacing the `extra` of an earlier call, and returns once the master has
+    /// reloaded; each new SMTP connection then gets a server process with the new settings.
+    /// `restore_postfix` undoes it; teardown removes the file with the lab anyway.
+    pub fn reconfigure_postfix(&self, extra: &str) -> Result<()> {
+        let l = &self.layout;
+        let main_cf = l.postfix_conf().join("main.cf");
+        sys::write_file(
+            &main_cf,
+            &format!(
+                "{}# ---- added by Lab::reconfigure_postfix ----\n{extra}\n",
+                conf::postfix_main(l)
+            ),
+            0o644,
+        )?;
+        // Postfix stalls about 2 s on a main.cf changed within the last second (LAB-NOTES 4).
+        sys::backdate(&main_cf)?;
+        let check = sys::output_with_input(
+            Command::new("postconf")
+                .arg("-c")
+                .arg(l.postfix_conf())
+                .arg("-n"),
+            None,
+        )?;
+        if !check.status.success() || !check.stderr_text().trim().is_empty() {
+            bail!(
+                "postconf complains about the configuration: {}",
+                check.describe()
+            );
+        }
+        let log = l.logs().join("postfix.log");
+        let reloads = || {
+            fs::read_to_string(&log)
+                .map(|t| t.matches("reload -- version").count())
+                .unwrap_or(0)
+        };
+        let before = reloads();
+        let master = self
+            .daemon_pids()
+            .into_iter()
+            .find(|(n, _)| n == "postfix")
+            .map(|(_, p)| p)
+            .ok_or_else(|| anyhow!("postfix is not running"))?;
+        sys::signal(master, libc::SIGHUP);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while reloads() == before {
+            if Instant::now() >= deadline {
+                bail!("Postfix did not log a reload; log:\n{}", self.logs_tail(20));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Puts Postfix's lab main.cf back (see `reconfigure_postfix`).
+    pub fn restore_postfix(&self) -> Result<()> {
+        self.reconfigure_postfix("")
+    }
+
+    /// Sends Dovecot SIGHUP and waits as `reconfigure_dovecot` says.
+    fn reload_dovecot(&self, ports: &[u16]) -> Result<()> {
+        let dovecot = self
+            .daemon_pids()
+            .into_iter()
+            .find(|(n, _)| n == "dovecot")
+            .map(|(_, p)| p)
+            .ok_or_else(|| anyhow!("dovecot is not running"))?;
+        let sockets = [
+            self.layout.p("dovecot/run/auth-postfix"),
+            self.layout.p("dovecot/run/lmtp-postfix"),
+        ];
+        let inode = |p: &PathBuf| {
+            use std::os::unix::fs::MetadataExt;
+            fs::metadata(p).map(|m| m.ino()).ok()
+        };
+        let before: Vec<Option<u64>> = sockets.iter().map(inode).collect();
+        sys::signal(dovecot, libc::SIGHUP);
+        let hup = Instant::now();
+        let deadline = hup + Duration::from_secs(10);
+        let ip = self.mail_ip();
+        let mut wanted: Vec<u16> = ports.to_vec();
+        wanted.sort_unstable();
+        loop {
+            let tcp = sys::listening_sockets(dovecot, Proto::Tcp);
+            let mut listening: Vec<u16> = DOVECOT_PORTS
+                .iter()
+                .copied()
+                .filter(|p| sys::covers(&tcp, ip, *p))
+                .collect();
+            listening.sort_unstable();
+            let unix = sys::listening_unix_sockets(dovecot);
+            // Dovecot 2.3 re-creates its unix listeners on reload; as in switch_cert, a second
+            // is long enough should a later version keep them.
+            let renewed = sockets.iter().zip(&before).all(|(p, old)| {
+                let now = inode(p);
+                now.is_some()
+                    && (now != *old || hup.elapsed() > Duration::from_secs(1))
+                    && unix.iter().any(|u| Path::new(u) == p)
+            });
+            if listening == wanted && renewed {
+                break;
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "after reload Dovecot listens on {listening:?} (wanted {wanted:?}), sockets \
+                     renewed: {renewed}; log:\n{}",
+                    self.logs_tail(20)
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        // Right after a reload the login processes greet with "Waiting for authentication
+        // process to respond" until the new auth process is up.
+        let Some(port) = [143u16, 110].into_iter().find(|p| ports.contains(p)) else {
+            return Ok(());
+        };
+        let read_greeting =
+            format!("exec 3<>/dev/tcp/{ip}/{port}; read -r line <&3; echo \"$line\"");
+        loop {
+            let out = self.server_exec("timeout", ["3", "bash", "-c", read_greeting.as_str()])?;
+            let line = out.stdout_text();
+            let greeted = line.starts_with("* OK") || line.starts_with("+OK");
+            if greeted && !line.contains("Waiting for authentication") {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!("Dovecot on port {port} greets with {line:?} after reload");
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     // ---- Web ----
 
     /// Replaces the autoconfig document served at /mail/config-v1.1.xml and
@@ -1275,6 +1575,90 @@ impl Lab {
             sys::write_file(&self.layout.p(rel), xml, 0o644)?;
         }
         Ok(())
+    }
+
+    /// Serves `xml` as autoconfig over plain HTTP only: the HTTPS copies are removed (so
+    /// `https://` gets 404) and `http://autoconfig.example.com/mail/config-v1.1.xml` and the
+    /// `.well-known` path answer with it.
+    pub fn write_autoconfig_http_only(&self, xml: &str) -> Result<()> {
+        self.remove_autoconfig()?;
+        for rel in [
+            "www-http/mail/config-v1.1.xml",
+            "www-http/.well-known/autoconfig/mail/config-v1.1.xml",
+        ] {
+            sys::write_file(&self.layout.p(rel), xml, 0o644)?;
+        }
+        Ok(())
+    }
+
+    /// Removes every autoconfig document: both URLs answer 404 over HTTPS and HTTP.
+    pub fn remove_autoconfig(&self) -> Result<()> {
+        for rel in [
+            "www/mail/config-v1.1.xml",
+            "www/.well-known/autoconfig/mail/config-v1.1.xml",
+            "www-http/mail/config-v1.1.xml",
+            "www-http/.well-known/autoconfig/mail/config-v1.1.xml",
+        ] {
+            match fs::remove_file(self.layout.p(rel)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("cannot remove {rel}"))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the Autodiscover POX answer (served for POST and GET).
+    pub fn write_autodiscover(&self, xml: &str) -> Result<()> {
+        sys::write_file(
+            &self.layout.p("www/autodiscover/autodiscover.xml"),
+            xml,
+            0o644,
+        )
+    }
+
+    /// Makes Autodiscover answer `401` (with `WWW-Authenticate: Basic`) or `403` instead of
+    /// its document, as an Exchange server does to a client that has not logged in; `None`
+    /// serves the document again. Takes effect at once (nginx tests a flag file per request).
+    pub fn set_autodiscover_refusal(&self, status: Option<u16>) -> Result<()> {
+        let flag = |code: u16| self.layout.p(&format!("nginx/autodiscover-{code}"));
+        for code in [401, 403] {
+            match fs::remove_file(flag(code)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+        }
+        match status {
+            None => Ok(()),
+            Some(code @ (401 | 403)) => sys::write_file(&flag(code), "", 0o644),
+            Some(other) => bail!("autodiscover can refuse with 401 or 403, not {other}"),
+        }
+    }
+
+    /// Makes the web server's address refuse the mail ports (a reset), as a real web host
+    /// does: in the lab Postfix listens on every server address (see `conf::postfix_main`), so
+    /// `example.com`, which is the web server, would otherwise answer SMTP. A table `inet
+    /// lab-web` in the server namespace, gone with the namespace.
+    pub fn web_refuses_mail(&self) -> Result<()> {
+        let script = format!(
+            "add table inet lab-web\n\
+             add chain inet lab-web input {{ type filter hook input priority 0 ; policy accept ; }}\n\
+             add rule inet lab-web input ip daddr {} tcp dport {{ 25, 110, 143, 465, 587, 993, 995 }} reject with tcp reset\n",
+            self.addrs.web()
+        );
+        sys::run_with_input(
+            Command::new("ip").args(["netns", "exec", self.server_ns(), "nft", "-f", "-"]),
+            Some(script.as_bytes()),
+        )
+        .map(|_| ())
+    }
+
+    /// Every request nginx has answered so far, oldest first, from its access log.
+    pub fn web_requests(&self) -> Vec<WebRequest> {
+        let text =
+            fs::read_to_string(self.layout.logs().join("nginx-access.log")).unwrap_or_default();
+        text.lines().filter_map(WebRequest::parse).collect()
     }
 
     // ---- Client probes (curl inside the client namespace) ----

@@ -1,7 +1,11 @@
-//! The example.com zone the lab's NSD serves: records kept as data, rendered to a zone file
-//! with a fresh serial on every change.
+//! The zones the lab's NSD serves, example.com (the users' mail domain) and hosting.test (a
+//! mail provider in another domain): records kept as data, rendered to a zone file with a fresh
+//! serial on every change.
 
 use std::net::Ipv4Addr;
+
+/// The mail provider's domain (another domain than the users' example.com).
+pub const HOSTING_DOMAIN: &str = "hosting.test";
 
 /// One resource record: owner relative to the zone (`@` for the apex), type and rdata.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,6 +89,39 @@ impl Zone {
         z
     }
 
+    /// hosting.test, a mail provider in another domain that example.com's mail may move to:
+    /// `mail.hosting.test` is the second mail address (the same Dovecot and Postfix), and the
+    /// provider publishes its own SRV records for it. Those are hosting.test's records, not
+    /// example.com's: they must never be taken as naming example.com's servers.
+    pub fn hosting(a: ZoneAddrs) -> Zone {
+        let mut z = Zone {
+            origin: HOSTING_DOMAIN.into(),
+            serial: 1,
+            ttl: 300,
+            records: Vec::new(),
+        };
+        let mut add = |o: &str, t: &str, d: String| {
+            z.records.push(Record {
+                owner: o.into(),
+                rtype: t.into(),
+                rdata: d,
+            })
+        };
+        add("@", "NS", "ns1.example.com.".into());
+        add("mail", "A", a.new_mail.to_string());
+        for (svc, port) in [("_imaps._tcp", 993), ("_submissions._tcp", 465)] {
+            add(svc, "SRV", format!("0 1 {port} mail.{HOSTING_DOMAIN}."));
+        }
+        z
+    }
+
+    /// Whether `name` (absolute, any case, with or without the final dot) is this zone's apex
+    /// or inside it.
+    pub fn contains(&self, name: &str) -> bool {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        name == self.origin || name.ends_with(&format!(".{}", self.origin))
+    }
+
     /// The owner relative to the zone, accepting `imap`, `imap.example.com` or
     /// `imap.example.com.`; `None` for names outside the zone.
     pub fn relative(&self, name: &str) -> Option<String> {
@@ -163,6 +200,24 @@ mod tests {
         assert_eq!(z.relative("example.com").as_deref(), Some("@"));
         assert_eq!(z.relative("_imaps._tcp").as_deref(), Some("_imaps._tcp"));
         assert_eq!(z.relative("imap.example.org"), None);
+    }
+
+    #[test]
+    fn the_provider_zone_names_its_own_mail_host_by_srv() {
+        let ip = |d| Ipv4Addr::new(10, 213, 7, d);
+        let z = Zone::hosting(ZoneAddrs {
+            ns: ip(2),
+            mail: ip(10),
+            new_mail: ip(11),
+            web: ip(20),
+            kdc: ip(4),
+        });
+        assert!(z.contains("_imaps._tcp.hosting.test."));
+        assert!(!z.contains("imap.example.com"));
+        assert_eq!(z.get("mail", "A"), vec!["10.213.7.11".to_string()]);
+        assert!(z
+            .render()
+            .contains("_imaps._tcp IN SRV 0 1 993 mail.hosting.test.\n"));
     }
 
     #[test]

@@ -554,6 +554,113 @@ fn autoconfig_and_autodiscover_are_served_over_http_and_https() {
 }
 
 #[test]
+fn the_provider_zone_and_example_coms_srv_records_can_name_a_host_in_another_domain() {
+    let lab = lab();
+    let new_ip = lab.new_mail_ip().to_string();
+    assert_eq!(
+        lab.dig("mail.hosting.test", "A").unwrap(),
+        vec![new_ip.clone()]
+    );
+    assert_eq!(
+        lab.dig("_imaps._tcp.hosting.test", "SRV").unwrap(),
+        vec!["0 1 993 mail.hosting.test.".to_string()]
+    );
+    // example.com's own record moves to the provider, and the provider's records can change.
+    lab.set_records("_imaps._tcp", "SRV", &["0 1 993 mail.hosting.test."])
+        .unwrap();
+    assert_eq!(
+        lab.dig("_imaps._tcp.example.com", "SRV").unwrap(),
+        vec!["0 1 993 mail.hosting.test.".to_string()]
+    );
+    lab.set_records("_imaps._tcp.hosting.test", "SRV", &[])
+        .unwrap();
+    assert!(lab
+        .dig("_imaps._tcp.hosting.test", "SRV")
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        lab.zone_records("mail.hosting.test", "A"),
+        vec![new_ip.clone()]
+    );
+    // The lab CA's certificate covers the provider's name: a real client logs in there.
+    let out = lab
+        .imap_login(
+            "mail.hosting.test",
+            ALICE.login,
+            ALICE.password,
+            993,
+            Tls::Implicit,
+        )
+        .unwrap();
+    assert!(out.status.success(), "{}", out.describe());
+    // The client's local cache resolves the provider too (Unbound answers test. itself
+    // unless told otherwise).
+    lab.use_local_cache(true).unwrap();
+    assert_eq!(lab.dig("mail.hosting.test", "A").unwrap(), vec![new_ip]);
+}
+
+#[test]
+fn autoconfig_can_be_served_over_plain_http_only_and_autodiscover_can_refuse_a_login() {
+    let lab = lab();
+    let https = "https://autoconfig.example.com/mail/config-v1.1.xml";
+    let http = "http://autoconfig.example.com/mail/config-v1.1.xml";
+    let http_wk = "http://example.com/.well-known/autoconfig/mail/config-v1.1.xml";
+    lab.write_autoconfig_http_only("<clientConfig version=\"1.1\"><plain/></clientConfig>\n")
+        .unwrap();
+    let status = |url: &str| {
+        let out = lab
+            .curl(["-o", "/dev/null", "-w", "%{http_code}", url])
+            .unwrap();
+        out.stdout_text()
+    };
+    assert_eq!(status(https), "404");
+    assert_eq!(status(http), "200");
+    assert_eq!(status(http_wk), "200");
+    assert!(lab.curl([http]).unwrap().stdout_text().contains("<plain/>"));
+    lab.remove_autoconfig().unwrap();
+    assert_eq!(status(http), "404");
+
+    let post = |_: ()| {
+        lab.curl([
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "Content-Type: text/xml",
+            "--data",
+            "<Autodiscover/>",
+            "https://autodiscover.example.com/autodiscover/autodiscover.xml",
+        ])
+        .unwrap()
+    };
+    lab.set_autodiscover_refusal(Some(401)).unwrap();
+    let refused = post(());
+    assert_eq!(refused.stdout_text(), "401");
+    assert!(
+        refused
+            .stderr_text()
+            .contains("WWW-Authenticate: Basic realm=\"mailmend lab\""),
+        "{}",
+        refused.describe()
+    );
+    lab.set_autodiscover_refusal(Some(403)).unwrap();
+    assert_eq!(post(()).stdout_text(), "403");
+    lab.set_autodiscover_refusal(None).unwrap();
+    assert_eq!(post(()).stdout_text(), "200");
+    assert!(lab.set_autodiscover_refusal(Some(500)).is_err());
+
+    let log = lab.web_requests();
+    assert!(log
+        .iter()
+        .any(|r| r.scheme == "http" && r.host == "autoconfig.example.com" && r.status == 200));
+    assert!(log.iter().any(|r| r.scheme == "https"
+        && r.request.starts_with("POST /autodiscover/autodiscover.xml")
+        && r.status == 401
+        && r.client == lab.client_ip().to_string()));
+}
+
+#[test]
 fn teardown_leaves_no_namespaces_processes_links_or_files() {
     let lab = lab();
     let (cli, srv) = (lab.client_ns().to_string(), lab.server_ns().to_string());

@@ -6,6 +6,8 @@ mod common;
 mod concurrency;
 mod config;
 mod dns;
+#[cfg(unix)]
+mod discovery;
 mod hostile;
 #[cfg(unix)]
 mod kerberos;

@@ -63,6 +63,21 @@ pub struct FakeNet {
     services: HashMap<(String, u16, Security), Behaviour>,
     log: Mutex<Vec<Call>>,
     barrier: Option<Arc<tokio::sync::Barrier>>,
+    /// Probes grouped by concurrency: a probe that starts while another is in flight joins its
+    /// round; one that starts when none is in flight opens a new round. A `probe_all` call is a
+    /// round of its own.
+    rounds: Mutex<Vec<Vec<ProbeTarget>>>,
+    in_flight: Arc<Mutex<usize>>,
+}
+
+/// Counts a probe as finished when its future completes or is dropped (a search that stops
+/// early cancels the probes it no longer needs).
+struct InFlight(Arc<Mutex<usize>>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap() -= 1;
+    }
 }
 
 fn loopback() -> IpAddr {
@@ -181,13 +196,16 @@ impl FakeNet {
             .collect()
     }
 
+    /// The concurrent rounds of probes after the first one (the configured endpoints): each
+    /// round is the targets that were in flight together. A diagnostic that probed one target
+    /// after another would show one round per target here.
     pub fn probe_all_calls(&self) -> Vec<Vec<ProbeTarget>> {
-        self.calls()
-            .into_iter()
-            .filter_map(|c| match c {
-                Call::ProbeAll(ts) => Some(ts),
-                _ => None,
-            })
+        self.rounds
+            .lock()
+            .unwrap()
+            .iter()
+            .skip(1)
+            .cloned()
             .collect()
     }
 
@@ -279,6 +297,21 @@ impl Prober for FakeNet {
     fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, ProbeReport> {
         self.log.lock().unwrap().push(Call::Probe(target.clone()));
         Box::pin(async move {
+            let _in_flight = {
+                let mut n = self.in_flight.lock().unwrap();
+                let mut rounds = self.rounds.lock().unwrap();
+                if *n == 0 {
+                    rounds.push(Vec::new());
+                }
+                if let Some(round) = rounds.last_mut() {
+                    round.push(target.clone());
+                }
+                *n += 1;
+                InFlight(self.in_flight.clone())
+            };
+            // Hand control back once, as a real probe waits for the network: probes started
+            // together are then in flight together, and the rounds show it.
+            tokio::task::yield_now().await;
             if let Some(b) = &self.barrier {
                 b.wait().await;
             }
@@ -291,6 +324,7 @@ impl Prober for FakeNet {
             .lock()
             .unwrap()
             .push(Call::ProbeAll(targets.to_vec()));
+        self.rounds.lock().unwrap().push(targets.to_vec());
         Box::pin(async move { targets.iter().map(|t| self.report(t)).collect() })
     }
 
