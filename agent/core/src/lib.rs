@@ -11,6 +11,7 @@ pub mod finding;
 pub mod model;
 pub mod plugin;
 pub mod probe;
+pub mod registry;
 
 pub use action::{Action, ActionKind, EndpointChange};
 pub use credential::{LoginOutcome, LoginReport, LoginRequest, NotAttempted, Secret, SenderCheck};

@@ -167,6 +167,8 @@ pub struct FileEdit {
 #[non_exhaustive]
 pub enum Edit {
     File(FileEdit),
+    /// Values of one registry key (Outlook for Windows), each with its exact before and after.
+    Registry(crate::registry::RegistryEdit),
 }
 
 /// A client adapter: discovers a client's accounts and plans changes to its configuration.
@@ -188,6 +190,16 @@ pub trait ClientAdapter: Send + Sync {
         role: Role,
         change: &EndpointChange,
     ) -> Result<Vec<Edit>, AdapterError>;
+
+    /// The password the client itself stores for `role` of `account`, read afresh from its
+    /// configuration, when it stores one in the file (msmtp `password`, mbsync `Pass`, a URL
+    /// password, mutt `imap_pass`). `None` when the client gets it any other way: a command
+    /// (`passwordeval`, `PassCmd`, backticks), which is never run, a keyring, or a prompt.
+    /// Called only when the policy configures the client as the credential source.
+    fn credential(&self, account: &Account, role: Role) -> Option<Secret> {
+        let _ = (account, role);
+        None
+    }
 }
 
 /// Why an adapter could not read or plan.
@@ -201,8 +213,6 @@ pub enum AdapterError {
         line: usize,
         column: usize,
         message: String,
-    /// Values of one registry key (Outlook for Windows), each with its exact before and after.
-    Registry(crate::registry::RegistryEdit),
     },
     /// The account is no longer where discovery found it (the user removed or renamed it).
     #[error("account {key} not found in {path}")]

@@ -1,6 +1,7 @@
 //! The agent's wiring: client adapters, diagnostics (built-in and dynamic) and the prober, put
 //! together for one run; it is also the executor's `Host`.
 
+use crate::credentials::Gate;
 use futures_util::future::join_all;
 use mailmend_core::{
     Account, BoxFuture, ClientAdapter, ClientKind, Diagnostic, Finding, Home, PluginInfo,
@@ -46,6 +47,8 @@ pub struct Agent {
     prober: RealProber,
     performers: Vec<Box<dyn Performer>>,
     refused: Vec<Refusal>,
+    /// The only way to a login: policy, endpoint health and the lockout ledger.
+    credentials: Gate,
 }
 
 impl Agent {
@@ -65,7 +68,9 @@ impl Agent {
         for d in loaded.loaded {
             diagnostics.push(Box::new(d));
         }
+        let credentials = Gate::new(&policy);
         Ok(Agent {
+            credentials,
             policy,
             homes,
             adapters: adapters(),
@@ -78,6 +83,13 @@ impl Agent {
 
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// Keeps the credential ledger in the state directory `dir`; an agent without one never
+    /// logs in, whatever the policy says.
+    pub fn with_state_dir(mut self, dir: &std::path::Path) -> Agent {
+        self.credentials.set_state_dir(dir);
+        self
     }
 
     /// The agent's prober, built once from the policy (timeouts, extra CA files).
@@ -128,7 +140,7 @@ impl Agent {
 
     /// Runs every diagnostic on one account, concurrently, sharing one probe per target.
     pub async fn diagnose(&self, account: &Account) -> Diagnosis {
-        let shared = SharedProbes::new(&self.prober);
+        let shared = SharedProbes::new(&self.prober).with_logins(&self.credentials, &self.adapters);
         let shared = &shared;
         let runs = self.diagnostics.iter().map(|d| async move {
             let info = d.info();
@@ -250,6 +262,9 @@ impl<'a> SharedProbes<'a> {
 
 /// The cell for `key`, created on first use. A poisoned lock only means another diagnostic
 /// panicked while inserting; the map itself is still consistent, so its content is used.
+    discoveries: Mutex<HashMap<DiscoveryKey, Arc<OnceCell<DiscoveredSettings>>>>,
+    /// The login gate and the adapters that know the clients' passwords; `None`: no logins.
+    logins: Option<(&'a Gate, &'a [Box<dyn ClientAdapter>])>,
 fn cell<K: std::hash::Hash + Eq + Clone, V>(
     map: &Mutex<HashMap<K, Arc<OnceCell<V>>>>,
     key: &K,
@@ -258,13 +273,17 @@ fn cell<K: std::hash::Hash + Eq + Clone, V>(
     m.entry(key.clone()).or_default().clone()
 }
 
+            discoveries: Mutex::new(HashMap::new()),
+            logins: None,
 impl Prober for SharedProbes<'_> {
     fn resolve<'a>(&'a self, host: &'a str) -> BoxFuture<'a, DnsReport> {
+
+    fn with_logins(mut self, gate: &'a Gate, adapters: &'a [Box<dyn ClientAdapter>]) -> Self {
+        self.logins = Some((gate, adapters));
+        self
+    }
         Box::pin(async move {
             let c = cell(&self.resolves, &host.to_string());
-    discoveries: Mutex<HashMap<DiscoveryKey, Arc<OnceCell<DiscoveredSettings>>>>,
-    /// The login gate and the adapters that know the clients' passwords; `None`: no logins.
-    logins: Option<(&'a Gate, &'a [Box<dyn ClientAdapter>])>,
             c.get_or_init(|| self.inner.resolve(host)).await.clone()
         })
     }
@@ -280,8 +299,6 @@ impl Prober for SharedProbes<'_> {
             })
             .await
             .clone()
-            discoveries: Mutex::new(HashMap::new()),
-            logins: None,
         })
     }
 

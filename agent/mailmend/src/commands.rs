@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 const JSON_VERSION: u32 = 1;
 
 fn new_agent(s: &Settings) -> anyhow::Result<Agent> {
-    Agent::new(s.policy.clone(), homes::homes(s.home.as_deref()))
+    Ok(Agent::new(s.policy.clone(), homes::homes(s.home.as_deref()))?.with_state_dir(&s.state_dir))
 }
 
 fn open_state(s: &Settings) -> anyhow::Result<StateDir> {

@@ -3,6 +3,9 @@
 mod agent;
 mod cli;
 mod commands;
+mod credentials;
+#[cfg(any(windows, test))]
+mod eventlog;
 mod homes;
 mod output;
 mod sdnotify;

@@ -199,7 +199,7 @@ pub async fn run(s: Settings) -> anyhow::Result<u8> {
     let _lock = lock_instance(&state)?;
     let policy = s.policy.clone();
     let homes = homes::homes(s.home.as_deref());
-    let agent = Agent::new(policy.clone(), homes.clone())?;
+    let agent = Agent::new(policy.clone(), homes.clone())?.with_state_dir(&s.state_dir);
     let mut executor = Executor::new(state, policy.clone(), false)?;
     executor.audit().append(policy_event(
         EventKind::PolicyLoaded,
@@ -800,7 +800,8 @@ impl Service {
         };
         let loaded = loaded.and_then(|p| {
             let agent = Agent::new(p.clone(), self.homes.clone())
-                .with_context(|| format!("cannot use policy {}", p.origin()))?;
+                .with_context(|| format!("cannot use policy {}", p.origin()))?
+                .with_state_dir(self.executor.state().root());
             Ok((p, agent))
         });
         match loaded {

@@ -18,7 +18,8 @@ mod tests;
 pub use decide::{Decision, DecisionContext};
 pub use error::PolicyError;
 pub use settings::{
-    in_domain, is_dns_name, normalize_host, Mode, Override, PluginAllow, MAIL_PORTS,
+    in_domain, is_dns_name, normalize_host, CredentialSource, Mode, Override, PluginAllow,
+    MAIL_PORTS,
 };
 
 use mailmend_core::{Account, Action, ActionKind};
@@ -201,6 +202,23 @@ impl Policy {
 
     pub fn quarantine_after(&self) -> u32 {
         self.settings.quarantine_after
+    }
+
+    /// Where the agent may take passwords from to check them (`[credentials] source`).
+    pub fn credential_source(&self) -> CredentialSource {
+        self.settings.credential_source
+    }
+
+    /// The least time between two login attempts for one account endpoint with the same
+    /// credential (`[credentials] min_interval_secs`).
+    pub fn credential_min_interval(&self) -> Duration {
+        Duration::from_secs(self.settings.credential_min_interval_secs)
+    }
+
+    /// Whether a successful SMTP login is followed by `MAIL FROM:<account address>` (then
+    /// `RSET`, never `DATA`) to catch a server that refuses that sender.
+    pub fn credential_check_sender(&self) -> bool {
+        self.settings.credential_check_sender
     }
 
     /// The overrides in file order.

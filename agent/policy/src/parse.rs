@@ -4,8 +4,9 @@
 use crate::error::{from_toml, invalid_at, PolicyError, Position};
 use crate::raw::{RawActions, RawPolicy};
 use crate::settings::{
-    closest, is_absolute_path, is_dns_name, normalize_host, Mode, Override, PluginAllow, Settings,
-    CLIENTS, LOG_LEVELS, MAX_CHECK_INTERVAL_SECS, MAX_TIMEOUT_MS,
+    closest, is_absolute_path, is_dns_name, normalize_host, CredentialSource, Mode, Override,
+    PluginAllow, Settings, CLIENTS, LOG_LEVELS, MAX_CHECK_INTERVAL_SECS,
+    MAX_CREDENTIAL_INTERVAL_SECS, MAX_TIMEOUT_MS, MIN_CREDENTIAL_INTERVAL_SECS,
 };
 use mailmend_core::ActionKind;
 use std::collections::BTreeMap;
@@ -331,6 +332,41 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<(Settings, Provenance), 
             }
             s.plugins = allowed;
             p.note("plugins.allowed", list.span());
+        }
+    }
+    if let Some(creds) = &raw.credentials {
+        if let Some(v) = &creds.source {
+            let name = v.get_ref();
+            let Some(source) = CredentialSource::parse(name) else {
+                let names = CredentialSource::ALL.map(CredentialSource::as_str);
+                let hint = match closest(&name.to_ascii_lowercase(), names) {
+                    Some(s) => format!("did you mean \"{s}\"?"),
+                    None => "\"none\" never logs in; \"client\" checks the password the mail client stores in its own settings file (commands such as passwordeval are never run)".to_string(),
+                };
+                return Err(p.err(
+                    v.span(),
+                    format!(
+                        "unknown credentials.source \"{name}\" (expected one of {})",
+                        names.join(", ")
+                    ),
+                    hint,
+                ));
+            };
+            s.credential_source = source;
+            p.note("credentials.source", v.span());
+        }
+        if let Some(v) = &creds.min_interval_secs {
+            s.credential_min_interval_secs = p.int_in(
+                v,
+                "credentials.min_interval_secs",
+                MIN_CREDENTIAL_INTERVAL_SECS,
+                MAX_CREDENTIAL_INTERVAL_SECS,
+                "the interval is in seconds, from 3600 (one hour) to 2592000 (30 days); 86400 (one day) keeps far below any server's lockout threshold",
+            )? as u64;
+        }
+        if let Some(v) = &creds.check_sender {
+            s.credential_check_sender = *v.get_ref();
+            p.note("credentials.check_sender", v.span());
         }
     }
     for (i, o) in raw.overrides.iter().enumerate() {

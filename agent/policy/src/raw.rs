@@ -21,6 +21,7 @@ pub(crate) struct RawPolicy {
     pub probes: Option<RawProbes>,
     pub tls: Option<RawTls>,
     pub plugins: Option<RawPlugins>,
+    pub credentials: Option<RawCredentials>,
     #[serde(rename = "override", default)]
     pub overrides: Vec<Spanned<RawOverride>>,
 }
@@ -50,6 +51,14 @@ pub(crate) struct RawProbes {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTls {
     pub extra_ca_files: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCredentials {
+    pub source: Option<Spanned<String>>,
+    pub min_interval_secs: Option<Spanned<i64>>,
+    pub check_sender: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -90,6 +90,14 @@ pub(crate) fn to_effective_toml(p: &Policy) -> String {
         }
         let _ = writeln!(out, "]");
     }
+    let _ = writeln!(out, "\n[credentials]");
+    let _ = writeln!(out, "source = {}", quote(s.credential_source.as_str()));
+    let _ = writeln!(
+        out,
+        "min_interval_secs = {}",
+        s.credential_min_interval_secs
+    );
+    let _ = writeln!(out, "check_sender = {}", s.credential_check_sender);
     for o in &s.overrides {
         let mut m = Vec::new();
         if let Some(c) = o.client {
@@ -164,6 +172,24 @@ pub(crate) fn explain(p: &Policy) -> String {
                 .collect(),
         ),
     );
+    row(
+        "credentials.source".into(),
+        match s.credential_source {
+            crate::CredentialSource::None => "none (never logs in)".to_string(),
+            crate::CredentialSource::Client => {
+                "client (the password in the client's settings file; commands never run)"
+                    .to_string()
+            }
+        },
+    );
+    row(
+        "credentials.min_interval_secs".into(),
+        format!("{} s", s.credential_min_interval_secs),
+    );
+    row(
+        "credentials.check_sender".into(),
+        s.credential_check_sender.to_string(),
+    );
 
     let key_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
     let value_width = rows
@@ -227,6 +253,10 @@ pub(crate) fn explain(p: &Policy) -> String {
     let _ = writeln!(
         out,
         "  limits: notifications to the user are exempt from fixes_per_account_per_hour and quarantine_after"
+    );
+    let _ = writeln!(
+        out,
+        "  credentials: a password is only ever sent over a verified TLS connection to a healthy endpoint, at most once per min_interval_secs, and never again after the server refused it"
     );
     out
 }

@@ -49,6 +49,38 @@ impl fmt::Display for Mode {
     }
 }
 
+/// Where the agent may take a password from to check that it still works.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialSource {
+    /// Never log in: only what a server says before authentication is checked.
+    None,
+    /// The password the mail client stores in its own configuration file. Commands that
+    /// produce a password (`passwordeval`, `PassCmd`, backticks) are never run.
+    Client,
+}
+
+impl CredentialSource {
+    pub const ALL: [CredentialSource; 2] = [CredentialSource::None, CredentialSource::Client];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialSource::None => "none",
+            CredentialSource::Client => "client",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CredentialSource> {
+        CredentialSource::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl fmt::Display for CredentialSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A plugin the agent may load: its name and the SHA-256 of its file, lower-case hex.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PluginAllow {
@@ -98,6 +130,9 @@ pub(crate) struct Settings {
     pub plugin_dir: PathBuf,
     pub plugins: Vec<PluginAllow>,
     pub overrides: Vec<Override>,
+    pub credential_source: CredentialSource,
+    pub credential_min_interval_secs: u64,
+    pub credential_check_sender: bool,
 }
 
 impl Default for Settings {
@@ -119,6 +154,9 @@ impl Default for Settings {
             plugin_dir: default_plugin_dir(),
             plugins: Vec::new(),
             overrides: Vec::new(),
+            credential_source: CredentialSource::None,
+            credential_min_interval_secs: 86_400,
+            credential_check_sender: true,
         }
     }
 }
@@ -172,6 +210,10 @@ pub const MAIL_PORTS: [u16; 7] = [25, 110, 143, 465, 587, 993, 995];
 pub(crate) const MAX_TIMEOUT_MS: i64 = 600_000;
 /// Upper bound for the check interval: one week.
 pub(crate) const MAX_CHECK_INTERVAL_SECS: i64 = 604_800;
+/// Bounds of the interval between two logins with the same credential: one hour to 30 days.
+/// Less than an hour would let a few machines of one user reach a server's lockout threshold.
+pub(crate) const MIN_CREDENTIAL_INTERVAL_SECS: i64 = 3_600;
+pub(crate) const MAX_CREDENTIAL_INTERVAL_SECS: i64 = 2_592_000;
 
 /// Lower-cases a host name and removes one trailing dot (the DNS root).
 pub fn normalize_host(host: &str) -> String {

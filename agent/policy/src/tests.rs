@@ -983,11 +983,16 @@ extra_ca_files = ["/etc/mailmend/corp \"ca\".pem", 'C:\ProgramData\mailmend\ca.p
 [plugins]
 directory = "/opt/mailmend/plugins"
 allowed = [ {{ name = "example", sha256 = "{h}" }}, {{ name = "other", sha256 = "{}" }} ]
+[credentials]
+source = "client"
+min_interval_secs = 7200
+check_sender = false
 {OVERRIDE_TABLES}"#,
         "0".repeat(64)
     );
     let p = accept(&text);
     assert_eq!(p.allowed_plugin_hashes()[0], "ab".repeat(32));
+    assert_eq!(p.credential_source(), CredentialSource::Client);
     let effective = p.to_effective_toml();
     let back =
         Policy::parse(&effective, "effective.toml").unwrap_or_else(|e| panic!("{e}\n{effective}"));
@@ -1087,4 +1092,119 @@ fn parse_never_panics_on_random_input() {
     }
     // Some inputs must get through validation, or the test only exercised the TOML lexer.
     assert!(accepted > 0);
+}
+
+// ---------------------------------------------------------------- [credentials]
+
+#[test]
+fn credentials_default_to_never_logging_in() {
+    for p in [Policy::embedded_default(), accept("")] {
+        assert_eq!(p.credential_source(), CredentialSource::None);
+        assert_eq!(
+            p.credential_min_interval(),
+            std::time::Duration::from_secs(86_400)
+        );
+        assert!(p.credential_check_sender());
+    }
+}
+
+#[test]
+fn credentials_section_is_read() {
+    let p = accept(
+        "[credentials]\nsource = \"client\"\nmin_interval_secs = 3600\ncheck_sender = false\n",
+    );
+    assert_eq!(p.credential_source(), CredentialSource::Client);
+    assert_eq!(
+        p.credential_min_interval(),
+        std::time::Duration::from_secs(3600)
+    );
+    assert!(!p.credential_check_sender());
+}
+
+#[test]
+fn unknown_credential_source_points_at_the_value_and_suggests_the_spelling() {
+    let (line, column, message, hint) = reject("\n[credentials]\nsource = \"clients\"\n");
+    assert_eq!((line, column), (3, 10));
+    assert!(
+        message.contains("unknown credentials.source \"clients\""),
+        "{message}"
+    );
+    assert!(message.contains("none, client"), "{message}");
+    assert_eq!(hint, "did you mean \"client\"?");
+    let (_, _, _, hint) = reject("[credentials]\nsource = \"keychain\"\n");
+    assert!(hint.contains("never run"), "{hint}");
+}
+
+#[test]
+fn credential_interval_out_of_range_is_rejected_at_the_value() {
+    let (line, column, message, _) = reject("[credentials]\nmin_interval_secs = 60\n");
+    assert_eq!((line, column), (2, 21));
+    assert!(
+        message.contains("credentials.min_interval_secs must be between 3600 and 2592000, not 60"),
+        "{message}"
+    );
+    let (_, _, message, _) = reject("[credentials]\nmin_interval_secs = 99999999\n");
+    assert!(message.contains("not 99999999"), "{message}");
+    let (_, _, message, _) = reject("[credentials]\nmin_interval_secs = \"1d\"\n");
+    assert!(message.contains("invalid type"), "{message}");
+}
+
+#[test]
+fn unknown_key_in_credentials_points_at_the_key() {
+    let (line, column, message, hint) =
+        reject("[credentials]\nsource = \"none\"\npasword = \"x\"\n");
+    assert_eq!((line, column), (3, 1));
+    assert!(message.contains("unknown field `pasword`"), "{message}");
+    assert!(hint.contains("policies/default.toml"), "{hint}");
+    let (_, _, message, hint) = reject("[credentials]\nmin_interval_sec = 3600\n");
+    assert!(
+        message.contains("unknown field `min_interval_sec`"),
+        "{message}"
+    );
+    assert!(hint.contains("did you mean `min_interval_secs`?"), "{hint}");
+}
+
+#[test]
+fn credential_source_of_the_wrong_type_is_a_type_error() {
+    let (line, _, message, _) = reject("[credentials]\nsource = true\n");
+    assert_eq!(line, 2);
+    assert!(message.contains("invalid type"), "{message}");
+}
+
+#[test]
+fn explain_and_effective_toml_show_the_credential_settings() {
+    let p = Policy::parse(
+        "[credentials]\nsource = \"client\"\n",
+        "/etc/mailmend/policy.toml",
+    )
+    .unwrap();
+    let text = p.explain();
+    let source = text
+        .lines()
+        .find(|l| l.starts_with("credentials.source"))
+        .unwrap_or_else(|| panic!("credentials.source missing:\n{text}"));
+    assert!(
+        source.contains("client") && source.contains("/etc/mailmend/policy.toml:2"),
+        "{source}"
+    );
+    let interval = text
+        .lines()
+        .find(|l| l.starts_with("credentials.min_interval_secs"))
+        .unwrap();
+    assert!(
+        interval.contains("86400 s") && interval.contains("built-in default"),
+        "{interval}"
+    );
+    let toml = p.to_effective_toml();
+    assert!(
+        toml.contains(
+            "[credentials]\nsource = \"client\"\nmin_interval_secs = 86400\ncheck_sender = true\n"
+        ),
+        "{toml}"
+    );
+    let default_text = Policy::embedded_default().explain();
+    assert!(
+        default_text.contains("none (never logs in)"),
+        "{default_text}"
+    );
 }

@@ -212,6 +212,33 @@ impl LineConn {
         }
     }
 
+    /// Sends one line that holds a secret (CRLF appended) before `until`. The copy made for the
+    /// write is zeroed afterwards, and nothing about the line is logged or put in an error.
+    pub async fn write_secret_line(
+        &mut self,
+        line: &[u8],
+        until: Instant,
+    ) -> Result<(), ConnError> {
+        let timeout = self.limits.io_timeout;
+        let mut data = zeroize::Zeroizing::new(Vec::with_capacity(line.len() + 2));
+        data.extend_from_slice(line);
+        data.extend_from_slice(b"\r\n");
+        let io = self.io_mut()?;
+        let write = async {
+            io.write_all(&data).await?;
+            io.flush().await
+        };
+        match tokio::time::timeout_at(until, write).await {
+            Err(_) => Err(ConnError::TimedOut {
+                timeout,
+                received: 0,
+                session_limit: until >= self.deadline,
+            }),
+            Ok(Err(e)) => Err(ConnError::Io(e)),
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+
     /// Closes the stream (sending TLS close_notify when it is TLS), waiting at most until `until`.
     pub async fn shutdown(&mut self, until: Instant) {
         if let Some(io) = self.io.as_mut() {

@@ -41,7 +41,7 @@ pub(crate) struct SessionParams<'a> {
 
 /// Why a protocol step failed.
 #[derive(Debug)]
-enum StepError {
+pub(crate) enum StepError {
     Conn(ConnError),
     Reply(ReplyError),
     /// The server answered, but not as the protocol allows here.
@@ -71,11 +71,11 @@ impl From<ReplyError> for StepError {
 }
 
 /// The server's greeting.
-struct Greeting {
-    line: String,
-    capabilities: Option<CapabilitySet>,
+pub(crate) struct Greeting {
+    pub line: String,
+    pub capabilities: Option<CapabilitySet>,
     /// IMAP PREAUTH: already authenticated, STARTTLS impossible.
-    preauth: bool,
+    pub preauth: bool,
 }
 
 /// Runs the session over a connected stream.
@@ -213,7 +213,7 @@ pub(crate) async fn run(params: SessionParams<'_>, stream: TcpStream) -> Session
 }
 
 /// Replaces the connection's stream with TLS over it.
-async fn upgrade(
+pub(crate) async fn upgrade(
     params: &SessionParams<'_>,
     conn: &mut LineConn,
 ) -> Result<TlsOutcome, TlsFailure> {
@@ -239,26 +239,26 @@ fn greeting_error(e: &StepError, security: Security) -> String {
     format!("greeting: {e}{hint}")
 }
 
-fn goodbye_deadline(conn: &LineConn) -> Instant {
+pub(crate) fn goodbye_deadline(conn: &LineConn) -> Instant {
     (Instant::now() + GOODBYE_WAIT.min(conn.io_timeout())).min(conn.session_deadline())
 }
 
 /// The protocol being spoken, with its per-session state.
-enum Dialect<'a> {
+pub(crate) enum Dialect<'a> {
     Imap { next_tag: u32 },
     Pop3,
     Smtp { ehlo_name: &'a str },
 }
 
 impl Dialect<'_> {
-    fn starttls_word(&self) -> &'static str {
+    pub(crate) fn starttls_word(&self) -> &'static str {
         match self {
             Dialect::Pop3 => "STLS",
             Dialect::Imap { .. } | Dialect::Smtp { .. } => "STARTTLS",
         }
     }
 
-    async fn greet(&mut self, conn: &mut LineConn) -> Result<Greeting, StepError> {
+    pub(crate) async fn greet(&mut self, conn: &mut LineConn) -> Result<Greeting, StepError> {
         let until = conn.step_deadline();
         match self {
             Dialect::Imap { .. } => {
@@ -312,7 +312,10 @@ impl Dialect<'_> {
         }
     }
 
-    async fn capabilities(&mut self, conn: &mut LineConn) -> Result<CapabilitySet, StepError> {
+    pub(crate) async fn capabilities(
+        &mut self,
+        conn: &mut LineConn,
+    ) -> Result<CapabilitySet, StepError> {
         match self {
             Dialect::Imap { .. } => {
                 let (status, text, caps) = self.imap_command(conn, "CAPABILITY").await?;
@@ -372,7 +375,10 @@ impl Dialect<'_> {
     }
 
     /// Asks for TLS; `Ok(Err(text))` is the server's refusal.
-    async fn start_tls(&mut self, conn: &mut LineConn) -> Result<Result<(), String>, StepError> {
+    pub(crate) async fn start_tls(
+        &mut self,
+        conn: &mut LineConn,
+    ) -> Result<Result<(), String>, StepError> {
         match self {
             Dialect::Imap { .. } => {
                 let (status, text, _) = self.imap_command(conn, "STARTTLS").await?;
@@ -404,7 +410,7 @@ impl Dialect<'_> {
     /// Says goodbye and closes. The server's answer tells the probe nothing, and waiting for it
     /// would cost every probe a round trip (probe-bench), so the command is sent and the
     /// connection closed at once; servers handle a close after LOGOUT/QUIT as normal.
-    async fn goodbye(&mut self, conn: &mut LineConn) {
+    pub(crate) async fn goodbye(&mut self, conn: &mut LineConn) {
         let until = goodbye_deadline(conn);
         let command = match self {
             Dialect::Imap { next_tag } => format!("a{next_tag} LOGOUT"),
@@ -476,15 +482,18 @@ fn status_word(status: ImapStatus) -> &'static str {
 }
 
 /// A complete SMTP reply.
-struct SmtpReply {
-    code: u16,
+pub(crate) struct SmtpReply {
+    pub code: u16,
     /// The first line as sent, for the greeting and for errors.
-    first_line: String,
+    pub first_line: String,
     /// The text of each line, without code and separator.
-    texts: Vec<String>,
+    pub texts: Vec<String>,
 }
 
-async fn smtp_reply(conn: &mut LineConn, until: Instant) -> Result<SmtpReply, StepError> {
+pub(crate) async fn smtp_reply(
+    conn: &mut LineConn,
+    until: Instant,
+) -> Result<SmtpReply, StepError> {
     let mut first_line = None;
     let mut texts = Vec::new();
     loop {

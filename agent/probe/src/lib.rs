@@ -37,12 +37,13 @@ pub mod firewall;
 mod firewall_cmd;
 pub mod http;
 pub mod kerberos;
+pub mod login;
 mod prober;
-pub mod replies;
 mod quickack;
+pub mod replies;
 pub mod resolv;
-mod tcp;
 pub mod srv;
+mod tcp;
 mod tls;
 mod wire;
 

@@ -12,8 +12,8 @@ use crate::tcp;
 use crate::tls::TlsContext;
 use mailmend_core::DiscoveredSettings;
 use mailmend_core::{
-    BoxFuture, DnsOutcome, DnsReport, FirewallVerdict, KerberosReport, ProbeReport, ProbeTarget,
-    Prober, TcpOutcome,
+    BoxFuture, DnsOutcome, DnsReport, FirewallVerdict, KerberosReport, LoginReport, LoginRequest,
+    NotAttempted, ProbeReport, ProbeTarget, Prober, TcpOutcome,
 };
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;

@@ -4,8 +4,9 @@
 //! Nothing here writes: [`AercAdapter::plan`] returns the bytes before and after, and the
 //! agent's executor applies them. A password inside a URL (`imaps://user:PASS@host`) and the
 //! URL's query (OAuth parameters) are dropped while the file is parsed and never rewritten, so
-//! they reach no account, finding or log and stay in the file byte for byte. The
-//! `*-cred-cmd` commands are never run or kept.
+//! they reach no account, finding or log and stay in the file byte for byte; only
+//! [`ClientAdapter::credential`] reads a URL password, on request, into a
+//! [`mailmend_core::Secret`]. The `*-cred-cmd` commands are never run or kept.
 //!
 //! The meaning of a bare `smtp://` changed in aerc 0.15 (see [`accounts`]), so the adapter runs
 //! the system's `aerc -v` once ([`version`]); tests inject the version instead.
@@ -16,6 +17,7 @@
 //! would undo a fix made meanwhile. The executor therefore defers the change until aerc exits.
 
 pub mod accounts;
+pub mod credential;
 pub mod ini;
 pub mod plan;
 pub mod url;
@@ -350,5 +352,30 @@ impl ClientAdapter for AercAdapter {
             before,
             after,
         })])
+    }
+
+    /// The password inside the account's `source` (incoming) or `outgoing` URL, read from the
+    /// file now. aerc prefers it to `*-cred-cmd`, which is never run; `None` without one, and
+    /// for OAuth schemes, whose URL "password" is a token, not a password.
+    fn credential(&self, account: &Account, role: Role) -> Option<mailmend_core::Secret> {
+        let Location::File { path } = &account.location else {
+            return None;
+        };
+        // Only a file the user owns: see `mailmend_clientkit::owned`.
+        let bytes = mailmend_clientkit::owned::read_owned(path, &account.os_user)?;
+        let file = AccountsFile::parse(&bytes).ok()?;
+        let key = match role {
+            Role::Incoming => "source",
+            Role::Outgoing => "outgoing",
+        };
+        let entry = file.get(&account.key, key)?;
+        let ini::Value::Url(url) = &entry.value else {
+            return None;
+        };
+        if accounts::auth_of(url) != mailmend_core::AuthMethod::PasswordCleartext {
+            return None;
+        }
+        let password = credential::url_password(file.as_bytes().get(entry.value_span.clone())?)?;
+        Some(mailmend_core::Secret::new(password.to_vec()))
     }
 }

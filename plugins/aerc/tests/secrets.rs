@@ -145,3 +145,52 @@ fn inline_passwords_and_queries_survive_rewrites_byte_for_byte() {
     let changed: Vec<usize> = (0..b.len()).filter(|&i| b[i] != a[i]).collect();
     assert_eq!(changed, [15, 16, 24, 25]);
 }
+
+#[test]
+fn credential_reads_inline_url_passwords_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (h, _) = with_accounts(tmp.path(), "rene", &fixture("accounts.conf"));
+    let adapter = AercAdapter::with_version(Some(AercVersion::new(0, 17, 0)));
+    let d = adapter.discover(&h);
+    let get = |key: &str, role: Role| {
+        let a = d.accounts.iter().find(|a| a.key == key).unwrap();
+        adapter.credential(&as_file_owner(a.clone()), role)
+    };
+    for role in [Role::Incoming, Role::Outgoing] {
+        let secret = get("Personal", role).unwrap();
+        assert_eq!(secret.expose(), CANARIES[0].as_bytes());
+        assert_clean(&format!("{secret:?}"));
+        // A cred-cmd is never run.
+        assert!(get("Work", role).is_none());
+        // An OAuth URL's query secret is no password.
+        assert!(get("Gmail", role).is_none());
+        assert!(get("Legacy", role).is_none());
+    }
+    // A file that is not the account's user's own is never read for a password.
+    let personal = d.accounts.iter().find(|a| a.key == "Personal").unwrap();
+    assert!(adapter
+        .credential(&as_other_user(personal.clone()), Role::Incoming)
+        .is_none());
+    // Reading credentials leaves discovery's output as clean as before.
+    let again = adapter.discover(&h);
+    assert_clean(&format!("{again:?}"));
+    assert_clean(&serde_json::to_string(&again).unwrap());
+}
+
+/// The account as the agent sees it for a real user: the owner of its file. (The test homes'
+/// user names are not users of this machine.)
+fn as_file_owner(mut a: mailmend_core::Account) -> mailmend_core::Account {
+    use std::os::unix::fs::MetadataExt;
+    let mailmend_core::Location::File { path } = &a.location else {
+        panic!("not a file account")
+    };
+    a.os_user = std::fs::metadata(path).unwrap().uid().to_string();
+    a
+}
+
+/// The same account as seen for another user: its file is not theirs.
+fn as_other_user(mut a: mailmend_core::Account) -> mailmend_core::Account {
+    a = as_file_owner(a);
+    a.os_user = (a.os_user.parse::<u32>().unwrap() + 1).to_string();
+    a
+}

@@ -11,16 +11,16 @@
 //!    `network.blocked_upstream`).
 //!
 //! Each diagnostic runs the same checks, in the same order, and stays silent when an earlier
-//! cause holds. Name failures are split the same way: NXDOMAIN, no records and other lookup
+//! cause holds.
+//!
+//! What a server answers to a login (`auth.failed`, `auth.locked`, `auth.password_expired`,
+//! `auth.app_password_required`, `auth.encryption_required`, `auth.temporary_failure`,
+//! `smtp.sender_rejected`) is the credentials diagnostic's, and only for an endpoint that works
+//! as configured over an encrypted connection ([`login_owned`]); every failure before that is
+//! one of the causes above. What a server says before any login (`auth.method_not_offered`,
+//! `security.plaintext_password`) stays the connectivity diagnostic's. Name failures are split the same way: NXDOMAIN, no records and other lookup
 //! failures are the connectivity diagnostic's; a resolver that does not answer is the DNS
 //! diagnostic's (`dns.resolver_unreachable`).
-
-use crate::join::join_all;
-use mailmend_core::{
-    Account, DnsOutcome, DnsReport, Endpoint, FirewallRule, FirewallVerdict, ProbeReport,
-    ProbeTarget, Prober, Protocol, Role, TcpOutcome,
-};
-use std::net::IpAddr;
 //!
 //! Settings discovery (SRV, autoconfig, Autodiscover) is the connectivity diagnostic's alone: a
 //! moved server it finds is `settings.wrong_host` (`dns.nxdomain` when the old name is gone),
@@ -29,6 +29,13 @@ use std::net::IpAddr;
 //! the endpoint's own failure keeps its own code, since the login wall explains why no new
 //! server was found, not why the old one fails. Exchange endpoints are the connectivity
 //! diagnostic's too (their server comes from Autodiscover); the checks below skip them.
+
+use crate::join::join_all;
+use mailmend_core::{
+    Account, DnsOutcome, DnsReport, Endpoint, FirewallRule, FirewallVerdict, ProbeReport,
+    ProbeTarget, Prober, Protocol, Role, TcpOutcome,
+};
+use std::net::IpAddr;
 
 /// How many of a name's addresses are checked against the firewall, at most.
 const MAX_FIREWALL_ADDRESSES: usize = 8;
@@ -53,6 +60,12 @@ pub fn endpoints(account: &Account) -> Vec<(Role, &Endpoint, ProbeTarget)> {
             (role, ep, target)
         })
         .collect()
+}
+
+/// Whether a login to this probe's target is the credentials diagnostic's to judge: the
+/// endpoint works as configured and is encrypted, so no connectivity cause explains anything.
+pub fn login_owned(report: &ProbeReport) -> bool {
+    report.is_healthy() && report.target.security.is_encrypted()
 }
 
 /// The addresses a probe's name resolved to.

@@ -20,6 +20,7 @@ mod matrix;
 mod text;
 
 pub use connectivity::Connectivity;
+pub use credentials::Credentials;
 pub use dns::Dns;
 pub use firewall::Firewall;
 pub use kerberos::{Kerberos, EXPIRING_WITHIN_SECS};
@@ -32,6 +33,7 @@ pub fn builtin() -> Vec<Box<dyn mailmend_core::Diagnostic>> {
         Box::new(Dns),
         Box::new(Firewall),
         Box::new(Kerberos),
+        Box::new(Credentials),
     ]
 }
 
@@ -43,7 +45,10 @@ mod tests {
     fn builtin_diagnostics_have_unique_builtin_names() {
         let all = builtin();
         let names: Vec<String> = all.iter().map(|d| d.info().name).collect();
-        assert_eq!(names, ["connectivity", "dns", "firewall", "kerberos"]);
+        assert_eq!(
+            names,
+            ["connectivity", "dns", "firewall", "kerberos", "credentials"]
+        );
         let mut unique = names.clone();
         unique.sort();
         unique.dedup();

@@ -321,6 +321,24 @@ pub fn decode(raw: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// [`decode`] into a buffer that is zeroed on drop, for a password. Not lossy: the bytes are
+/// sent as written.
+fn decode_secret(raw: &[u8]) -> zeroize::Zeroizing<Vec<u8>> {
+    let mut out = zeroize::Zeroizing::new(Vec::with_capacity(raw.len()));
+    let mut escaped = false;
+    for &c in raw {
+        if escaped && c >= 32 {
+            escaped = false;
+            out.push(c);
+        } else if c == b'\\' {
+            escaped = true;
+        } else if c != b'"' {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Splits a file into lines at `\n`; a `\r` before it belongs to the line ending.
 fn split_lines(bytes: &[u8]) -> Vec<(Range<usize>, usize)> {
     let mut out = Vec::new();
@@ -793,6 +811,20 @@ impl MbsyncFile {
         self.sections
             .iter()
             .find(|s| s.is_server() && s.key() == key)
+    }
+
+    /// The password mbsync uses for the server section `key`, read from the file only now: the
+    /// argument of its last `Pass` line. `None` with `PassCmd` or `UseKeychain` (a command or a
+    /// keychain, never used by mailmend) or without `Pass` (mbsync then asks the user).
+    pub fn password(&self, key: &str) -> Option<mailmend_core::Secret> {
+        let section = self.server(key)?;
+        if section.server.pass_cmd || self.find(section, &["passcmd", "usekeychain"]).is_some() {
+            return None;
+        }
+        let line = self.find(section, &["pass"])?;
+        let token = self.lines.get(line)?.tokens.get(1)?;
+        let value = decode_secret(self.bytes.get(token.raw.clone())?);
+        (!value.is_empty()).then(|| mailmend_core::Secret::new(value.to_vec()))
     }
 
     /// The keyword of `line`, as written.

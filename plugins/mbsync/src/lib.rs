@@ -7,9 +7,12 @@
 //!
 //! Nothing here writes: [`MbsyncAdapter::plan`] returns the bytes before and after, and the
 //! agent's executor applies them while no mbsync of the user runs. The arguments of `Pass`,
-//! `PassCmd` and `UserCmd` are never read into any value, account or log. The configuration is
-//! looked up relative to the home being scanned (`~/.config`), never through the agent's own
-//! `$XDG_CONFIG_HOME`.
+//! `PassCmd` and `UserCmd` are never read into any value, account or log; only
+//! [`ClientAdapter::credential`] reads the `Pass` argument, on request, into a
+//! [`mailmend_core::Secret`]. `PassCmd` is never run.
+//!
+//! The configuration is looked up relative to the home being scanned (`~/.config`), never
+//! through the agent's own `$XDG_CONFIG_HOME`.
 
 pub mod accounts;
 pub mod config;
@@ -367,6 +370,20 @@ impl ClientAdapter for MbsyncAdapter {
             before,
             after: file.into_bytes(),
         })])
+    }
+
+    /// The `Pass` of the account's server section, read from the file now; `None` with
+    /// `PassCmd` (a command, never run) or without `Pass`.
+    fn credential(&self, account: &Account, role: Role) -> Option<mailmend_core::Secret> {
+        let Location::File { path } = &account.location else {
+            return None;
+        };
+        if role != Role::Incoming {
+            return None;
+        }
+        // Only a file the user owns: see `mailmend_clientkit::owned`.
+        let bytes = mailmend_clientkit::owned::read_owned(path, &account.os_user)?;
+        MbsyncFile::parse(&bytes).ok()?.password(&account.key)
     }
 }
 

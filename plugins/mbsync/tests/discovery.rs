@@ -6,7 +6,7 @@ mod common;
 use common::{adapter, adapter_for, crlf, fixture, home, home_with, write, CANARY, ISYNC_1_5};
 use mailmend_core::{
     AccountId, AuthMethod, ClientAdapter, ClientKind, Discovery, Endpoint, Location, Protocol,
-    Security, Severity,
+    Role, Security, Severity,
 };
 use mailmend_mbsync::{CONFIG_OUTSIDE_HOME, CONFIG_UNREADABLE};
 
@@ -224,4 +224,72 @@ fn no_secret_appears_in_discovery_output() {
     let d = adapter().discover(&home_with(tmp.path(), "ann", bad.as_bytes()));
     assert_eq!(d.findings.len(), 1);
     assert!(!format!("{d:?}").contains(CANARY));
+}
+
+#[test]
+fn credential_reads_pass_and_never_runs_passcmd() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h = home_with(tmp.path(), "rene", &fixture("mbsyncrc"));
+    let d = adapter().discover(&h);
+    let get = |key: &str, role: Role| {
+        let a = d.accounts.iter().find(|a| a.key == key).unwrap();
+        adapter().credential(&as_file_owner(a.clone()), role)
+    };
+    // Quoted, and bare.
+    assert_eq!(
+        get("private", Role::Incoming).unwrap().expose(),
+        CANARY.as_bytes()
+    );
+    assert_eq!(
+        get("legacy", Role::Incoming).unwrap().expose(),
+        CANARY.as_bytes()
+    );
+    // PassCmd is a command: never run, no credential.
+    assert!(get("work", Role::Incoming).is_none());
+    assert!(get("store:inline", Role::Incoming).is_none());
+    // mbsync has no outgoing side.
+    assert!(get("private", Role::Outgoing).is_none());
+    let secret = get("private", Role::Incoming).unwrap();
+    assert!(!format!("{secret:?}").contains(CANARY));
+    // A file that is not the account's user's own is never read for a password.
+    let private = d.accounts.iter().find(|a| a.key == "private").unwrap();
+    assert!(adapter()
+        .credential(&as_other_user(private.clone()), Role::Incoming)
+        .is_none());
+    // Reading the credential leaves discovery's output as clean as before.
+    let again = adapter().discover(&h);
+    assert!(!format!("{again:?}").contains(CANARY));
+    assert!(!serde_json::to_string(&again).unwrap().contains(CANARY));
+}
+
+#[test]
+fn credential_decodes_escapes_and_takes_the_last_pass() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = "IMAPAccount a\nHost h.example\nUser u\nPass first\nPass \"se\\\"c ret\"\n\n\
+                IMAPAccount k\nHost h.example\nUser u\nPass x\nUseKeychain yes\n";
+    let h = home_with(tmp.path(), "ann", text.as_bytes());
+    let d = adapter().discover(&h);
+    let a = as_file_owner(d.accounts.iter().find(|a| a.key == "a").unwrap().clone());
+    let secret = adapter().credential(&a, Role::Incoming).unwrap();
+    assert_eq!(secret.expose(), b"se\"c ret");
+    let k = as_file_owner(d.accounts.iter().find(|a| a.key == "k").unwrap().clone());
+    assert!(adapter().credential(&k, Role::Incoming).is_none());
+}
+
+/// The account as the agent sees it for a real user: the owner of its file. (The test homes'
+/// user names are not users of this machine.)
+fn as_file_owner(mut a: mailmend_core::Account) -> mailmend_core::Account {
+    use std::os::unix::fs::MetadataExt;
+    let mailmend_core::Location::File { path } = &a.location else {
+        panic!("not a file account")
+    };
+    a.os_user = std::fs::metadata(path).unwrap().uid().to_string();
+    a
+}
+
+/// The same account as seen for another user: its file is not theirs.
+fn as_other_user(mut a: mailmend_core::Account) -> mailmend_core::Account {
+    a = as_file_owner(a);
+    a.os_user = (a.os_user.parse::<u32>().unwrap() + 1).to_string();
+    a
 }

@@ -5,6 +5,10 @@
 //! neither (no TLS). The listener only observes; it serves no mail. Needs mbsync installed
 //! (`tests/install-deps.sh` installs it).
 
+// Unix only: the oracle is the Linux mbsync program, which a Windows test binary under Wine
+// cannot run.
+#![cfg(unix)]
+
 mod common;
 
 use common::{adapter, apply, file_edits};

@@ -92,10 +92,15 @@ pub enum Field {
     Socket,
     /// An `eval` line: its output, which mailmend never runs, may set anything.
     Eval,
+    /// `password`: only its position is kept; the value is read on request
+    /// ([`MsmtpFile::password`]) and never decoded otherwise.
+    Password,
+    /// `passwordeval`: a command mailmend never runs.
+    PasswordEval,
 }
 
 impl Field {
-    pub const ALL: [Field; 10] = [
+    pub const ALL: [Field; 12] = [
         Field::Host,
         Field::Port,
         Field::Tls,
@@ -106,6 +111,8 @@ impl Field {
         Field::Protocol,
         Field::Socket,
         Field::Eval,
+        Field::Password,
+        Field::PasswordEval,
     ];
 
     /// The command that sets this field.
@@ -121,6 +128,8 @@ impl Field {
             Field::Protocol => "protocol",
             Field::Socket => "socket",
             Field::Eval => "eval",
+            Field::Password => "password",
+            Field::PasswordEval => "passwordeval",
         }
     }
 
@@ -156,6 +165,11 @@ pub struct Settings {
     /// `None` inside for an empty `socket`, which unsets it.
     pub socket: Option<Setting<Option<String>>>,
     pub eval: Option<Setting<()>>,
+    /// Where the password's value is (`None` inside for an empty `password`, which unsets it).
+    /// A span, never the bytes, so that no debug output or copy of the settings shows them.
+    pub password: Option<Setting<Option<Range<usize>>>>,
+    /// Whether `passwordeval` is set (`false` inside for an empty one, which unsets it).
+    pub password_eval: Option<Setting<bool>>,
 }
 
 impl Settings {
@@ -172,6 +186,8 @@ impl Settings {
             Field::Protocol => self.lmtp.as_ref().map(|s| s.line),
             Field::Socket => self.socket.as_ref().map(|s| s.line),
             Field::Eval => self.eval.as_ref().map(|s| s.line),
+            Field::Password => self.password.as_ref().map(|s| s.line),
+            Field::PasswordEval => self.password_eval.as_ref().map(|s| s.line),
         }
     }
 
@@ -188,6 +204,8 @@ impl Settings {
             Field::Protocol => self.lmtp.clone_from(&other.lmtp),
             Field::Socket => self.socket.clone_from(&other.socket),
             Field::Eval => self.eval.clone_from(&other.eval),
+            Field::Password => self.password.clone_from(&other.password),
+            Field::PasswordEval => self.password_eval.clone_from(&other.password_eval),
         }
     }
 }
@@ -667,6 +685,8 @@ impl<'a> Parser<'a> {
                 _ => return Err(invalid()),
             },
             Field::Eval => Parsed::Unit,
+            Field::Password => Parsed::Span((!value.is_empty()).then(|| cmd.value.clone())),
+            Field::PasswordEval => Parsed::Flag(!value.is_empty()),
         })
     }
 
@@ -753,6 +773,7 @@ enum Parsed {
     Port(u16),
     Flag(bool),
     Auth(Option<String>),
+    Span(Option<Range<usize>>),
     Unit,
 }
 
@@ -770,6 +791,10 @@ fn apply(settings: &mut Settings, field: Field, value: Parsed, line: usize) {
         (Field::User, Parsed::Optional(v)) => settings.user = Some(Setting { value: v, line }),
         (Field::Socket, Parsed::Optional(v)) => settings.socket = Some(Setting { value: v, line }),
         (Field::Eval, _) => settings.eval = Some(Setting { value: (), line }),
+        (Field::Password, Parsed::Span(v)) => settings.password = Some(Setting { value: v, line }),
+        (Field::PasswordEval, Parsed::Flag(v)) => {
+            settings.password_eval = Some(Setting { value: v, line })
+        }
         // `value_of` returns the variant that belongs to each field, so nothing else occurs.
         _ => {}
     }
@@ -815,6 +840,26 @@ impl MsmtpFile {
         self.accounts.iter().find(|a| a.name == name)
     }
 
+    /// The password msmtp uses for `account`, read from the file only now: the argument of the
+    /// `password` line that applies (own block, parents, defaults), unless a `passwordeval`
+    /// applies, whose command mailmend never runs. `None` too when no password is set (msmtp
+    /// then asks a keyring or `~/.netrc`, which mailmend does not read).
+    pub fn password(&self, account: &str) -> Option<mailmend_core::Secret> {
+        let entry = self.account(account)?;
+        if entry.uses_eval()
+            || entry
+                .settings
+                .password_eval
+                .as_ref()
+                .is_some_and(|s| s.value)
+        {
+            return None;
+        }
+        let span = entry.settings.password.as_ref()?.value.clone()?;
+        let bytes = self.bytes.get(span)?;
+        Some(mailmend_core::Secret::new(bytes.to_vec()))
+    }
+
     /// The line ending used most in the file; `\n` when it has none or on a tie.
     pub fn line_ending(&self) -> LineEnding {
         let crlf = self.bytes.windows(2).filter(|w| w == b"\r\n").count();
@@ -844,6 +889,9 @@ impl MsmtpFile {
         let invalid = |reason| SetError::InvalidValue { command, reason };
         if field == Field::Eval {
             return Err(invalid("mailmend never writes eval lines"));
+        }
+        if matches!(field, Field::Password | Field::PasswordEval) {
+            return Err(invalid("mailmend never writes credentials"));
         }
         if value.bytes().any(|b| b == b'\n' || b == b'\r' || b == 0) {
             return Err(invalid("a value cannot hold a line break or nul"));

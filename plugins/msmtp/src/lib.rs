@@ -4,7 +4,8 @@
 //! msmtp only sends, so every account has an outgoing endpoint and no incoming one. Nothing
 //! here writes: [`MsmtpAdapter::plan`] returns the bytes before and after, and the agent's
 //! executor applies them. The arguments of `password`, `passwordeval` and `eval` are never
-//! read into any value, account or log.
+//! read into any value, account or log; only [`ClientAdapter::credential`] reads the applying
+//! `password` argument, on request, into a [`mailmend_core::Secret`].
 //!
 //! The user configuration is looked up relative to the home being scanned, never through the
 //! agent's own `$XDG_CONFIG_HOME`; a user who moved `$XDG_CONFIG_HOME` elsewhere is not seen.
@@ -268,5 +269,19 @@ impl ClientAdapter for MsmtpAdapter {
             before,
             after: file.into_bytes(),
         })])
+    }
+
+    /// The `password` that applies to the account, read from the file now; `None` when
+    /// `passwordeval` or `eval` applies (commands are never run) or no password is written.
+    fn credential(&self, account: &Account, role: Role) -> Option<mailmend_core::Secret> {
+        let Location::File { path } = &account.location else {
+            return None;
+        };
+        if role != Role::Outgoing {
+            return None;
+        }
+        // Only a file the user owns: see `mailmend_clientkit::owned`.
+        let bytes = mailmend_clientkit::owned::read_owned(path, &account.os_user)?;
+        MsmtpFile::parse(&bytes).ok()?.password(&account.key)
     }
 }

@@ -5,7 +5,7 @@ mod common;
 
 use common::{crlf, fixture, home, home_with, write, CANARY, EVAL_CANARY};
 use mailmend_core::{
-    AccountId, AuthMethod, ClientAdapter, ClientKind, Endpoint, Location, Protocol, Security,
+    AccountId, AuthMethod, ClientAdapter, ClientKind, Endpoint, Location, Protocol, Role, Security,
     Severity,
 };
 use mailmend_msmtp::{MsmtpAdapter, CONFIG_OUTSIDE_HOME, CONFIG_UNREADABLE, CONFIG_UNSUPPORTED};
@@ -270,4 +270,104 @@ fn msmtp_is_never_reported_as_running() {
     for a in MsmtpAdapter.discover(&h).accounts {
         assert!(!MsmtpAdapter.is_running(&a));
     }
+}
+
+#[test]
+fn credential_reads_the_applying_password_and_never_runs_passwordeval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h = home_with(tmp.path(), "rene", &fixture("msmtprc"));
+    let accounts: Vec<_> = MsmtpAdapter
+        .discover(&h)
+        .accounts
+        .into_iter()
+        .map(as_file_owner)
+        .collect();
+    let get = |key: &str| {
+        let a = accounts.iter().find(|a| a.key == key).unwrap();
+        MsmtpAdapter.credential(a, Role::Outgoing)
+    };
+    assert_eq!(get("private").unwrap().expose(), CANARY.as_bytes());
+    // Inherited from the parent account.
+    assert_eq!(get("private-alias").unwrap().expose(), CANARY.as_bytes());
+    // passwordeval is a command: never run, so no credential.
+    assert!(get("work").is_none());
+    assert!(get("legacy").is_none());
+    let private = accounts.iter().find(|a| a.key == "private").unwrap();
+    assert!(MsmtpAdapter.credential(private, Role::Incoming).is_none());
+    // A file that is not the account's user's own is never read for a password.
+    let foreign = as_other_user(private.clone());
+    assert!(MsmtpAdapter.credential(&foreign, Role::Outgoing).is_none());
+    // The secret shows itself nowhere, and discovery still does not see it.
+    let secret = get("private").unwrap();
+    assert!(!format!("{secret:?}").contains(CANARY));
+    let d = MsmtpAdapter.discover(&h);
+    assert!(!format!("{d:?}").contains(CANARY));
+    assert!(!serde_json::to_string(&d).unwrap().contains(CANARY));
+}
+
+#[test]
+fn credential_follows_msmtp_inheritance_of_password_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = "defaults\npassword d1\naccount a\nhost h.example\nauth on\nuser u\n\
+                defaults\npassword d2\naccount b : a\nhost h.example\n\
+                account c\nhost h.example\npassword own\npasswordeval \"echo x\"\n\
+                account d : c\npasswordeval\n\
+                account e\nhost h.example\npassword\n";
+    let h = home_with(tmp.path(), "ann", text.as_bytes());
+    let accounts: Vec<_> = MsmtpAdapter
+        .discover(&h)
+        .accounts
+        .into_iter()
+        .map(as_file_owner)
+        .collect();
+    let get = |key: &str| {
+        let a = accounts.iter().find(|a| a.key == key).unwrap();
+        MsmtpAdapter
+            .credential(a, Role::Outgoing)
+            .map(|s| String::from_utf8(s.expose().to_vec()).unwrap())
+    };
+    assert_eq!(get("a").as_deref(), Some("d1"));
+    // A parent's value that came from the defaults is not copied: b keeps the newer default.
+    assert_eq!(get("b").as_deref(), Some("d2"));
+    assert_eq!(get("c"), None);
+    // An empty passwordeval unsets the inherited one, so the inherited password applies.
+    assert_eq!(get("d").as_deref(), Some("own"));
+    // An empty password unsets the default one.
+    assert_eq!(get("e"), None);
+}
+
+#[test]
+fn credential_of_a_vanished_or_broken_file_is_none() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h = home_with(tmp.path(), "rene", &fixture("msmtprc"));
+    let a = as_file_owner(
+        MsmtpAdapter
+            .discover(&h)
+            .accounts
+            .into_iter()
+            .find(|a| a.key == "private")
+            .unwrap(),
+    );
+    write(&h.path.join(".msmtprc"), b"account private\nport nope\n");
+    assert!(MsmtpAdapter.credential(&a, Role::Outgoing).is_none());
+    std::fs::remove_file(h.path.join(".msmtprc")).unwrap();
+    assert!(MsmtpAdapter.credential(&a, Role::Outgoing).is_none());
+}
+
+/// The account as the agent sees it for a real user: the owner of its file. (The test homes'
+/// user names are not users of this machine.)
+fn as_file_owner(mut a: mailmend_core::Account) -> mailmend_core::Account {
+    use std::os::unix::fs::MetadataExt;
+    let mailmend_core::Location::File { path } = &a.location else {
+        panic!("not a file account")
+    };
+    a.os_user = std::fs::metadata(path).unwrap().uid().to_string();
+    a
+}
+
+/// The same account as seen for another user: its file is not theirs.
+fn as_other_user(mut a: mailmend_core::Account) -> mailmend_core::Account {
+    a = as_file_owner(a);
+    a.os_user = (a.os_user.parse::<u32>().unwrap() + 1).to_string();
+    a
 }

@@ -3,6 +3,10 @@
 //! would use for an account, without sending anything. Needs msmtp installed
 //! (`tests/install-deps.sh` installs it).
 
+// Unix only: the oracle is the Linux msmtp program (`msmtp -P`), which a Windows test binary
+// under Wine cannot run.
+#![cfg(unix)]
+
 mod common;
 
 use common::{account, apply, crlf, file_edits, fixture, home_with, write};

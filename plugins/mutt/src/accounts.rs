@@ -41,6 +41,10 @@ pub struct Side {
     pub sites: Vec<Event>,
     /// Whether a plain `imap://` / `smtp://` URL means STARTTLS under this account's settings.
     pub starttls_holds: bool,
+    /// The statement whose word holds the password mutt logs in with: the site's URL when it
+    /// holds one (mutt prefers it), else the last `imap_pass`, `pop_pass` or `smtp_pass`. Only
+    /// where it is; the value is read on request ([`crate::muttrc::MuttFile::assigned_word`]).
+    pub password: Option<Event>,
 }
 
 /// An account found in a muttrc.
@@ -253,6 +257,19 @@ impl<'a> View<'a, '_> {
         }
     }
 
+    fn password(&self, site: &Site) -> Option<Event> {
+        if site.url.has_password {
+            return Some(site.event);
+        }
+        let var = match site.protocol {
+            Protocol::Imap => "imap_pass",
+            Protocol::Pop3 => "pop_pass",
+            _ => "smtp_pass",
+        };
+        let last = self.last(var)?;
+        matches!(last.op, SetOp::Assign(Value::Withheld)).then_some(last.event)
+    }
+
     fn email(&self, endpoint: Option<&Endpoint>) -> Option<String> {
         self.text("from").and_then(address_of).or_else(|| {
             endpoint
@@ -384,6 +401,7 @@ pub fn build(eval: &Evaluation) -> Vec<MuttAccount> {
                 endpoint: view.endpoint(&site),
                 sites: vec![site.event],
                 starttls_holds: view.starttls_holds(),
+                password: view.password(&site),
             })
         });
         accounts.push(MuttAccount {
@@ -394,6 +412,7 @@ pub fn build(eval: &Evaluation) -> Vec<MuttAccount> {
                 endpoint,
                 sites: members.iter().map(|&m| incoming[m].event).collect(),
                 starttls_holds: view.starttls_holds(),
+                password: view.password(first),
             }),
             outgoing,
         });
@@ -415,6 +434,7 @@ pub fn build(eval: &Evaluation) -> Vec<MuttAccount> {
                     endpoint,
                     sites: members.iter().map(|&m| smtp[m].event).collect(),
                     starttls_holds: view.starttls_holds(),
+                    password: view.password(first),
                 }),
             });
         }

@@ -5,7 +5,9 @@
 //!
 //! Nothing here writes: [`MuttAdapter::plan`] returns the bytes before and after, and the
 //! agent's executor applies them. Passwords (`imap_pass`, `smtp_pass`, a password inside a URL)
-//! are never read into any value, account or log, and their bytes are never rewritten.
+//! are never read into any value, account or log, and their bytes are never rewritten; only
+//! [`ClientAdapter::credential`] reads the one mutt would use, on request, into a
+//! [`mailmend_core::Secret`]. Values mutt computes (backticks, `$variables`) are never run.
 //!
 //! Each start-up file is read as its own configuration (mutt reads the first of its three,
 //! neomutt its own), and an account reached from two of them is reported once.
@@ -19,6 +21,7 @@
 
 pub mod accounts;
 pub mod config;
+pub mod credential;
 pub mod muttrc;
 pub mod plan;
 pub mod url;
@@ -230,6 +233,62 @@ impl ClientAdapter for MuttAdapter {
                 key: account.key.clone(),
             },
         })
+    }
+
+    /// The password mutt logs in with, read now: a URL password, else `imap_pass`, `pop_pass`
+    /// or `smtp_pass` when written literally. `None` for backticks and `$variables`, which are
+    /// never run or expanded, and for hooks, which are not evaluated.
+    fn credential(&self, account: &Account, role: Role) -> Option<mailmend_core::Secret> {
+        self.password_of(account, role)
+    }
+}
+
+impl MuttAdapter {
+    /// The statement holding the password of `role` of `account`, in the first readable
+    /// configuration that has the account, with that configuration.
+    fn password_of(&self, account: &Account, role: Role) -> Option<mailmend_core::Secret> {
+        let Location::File { path } = &account.location else {
+            return None;
+        };
+        for eval in evaluations(&home_of(path)) {
+            if eval.unreadable.is_some() {
+                continue;
+            }
+            let Some(found) = accounts::build(&eval)
+                .into_iter()
+                .find(|a| to_account(&eval, a, &account.os_user).id == account.id)
+            else {
+                continue;
+            };
+            let side = match role {
+                Role::Incoming => found.incoming.as_ref(),
+                Role::Outgoing => found.outgoing.as_ref(),
+            }?;
+            let event = side.password?;
+            let loaded = eval.files.get(event.file)?;
+            // The word is read again from a file the user owns (see
+            // `mailmend_clientkit::owned`), and only when it is still the file evaluated.
+            let bytes = mailmend_clientkit::owned::read_owned(&loaded.path, &account.os_user)?;
+            if bytes.as_slice() != loaded.file.as_bytes() {
+                return None;
+            }
+            let file = muttrc::MuttFile::parse(&bytes).ok()?;
+            let word = file.assigned_word(event.stmt)?;
+            let is_url = matches!(
+                &file.statements().get(event.stmt)?.kind,
+                muttrc::StatementKind::Set {
+                    op: muttrc::SetOp::Assign(muttrc::Value::Url(_)),
+                    ..
+                } | muttrc::StatementKind::Mailbox { .. }
+            );
+            let password = if is_url {
+                credential::url_password(&word)?
+            } else {
+                word
+            };
+            return (!password.is_empty()).then(|| mailmend_core::Secret::new(password.to_vec()));
+        }
+        None
     }
 }
 

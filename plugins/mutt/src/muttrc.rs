@@ -23,11 +23,13 @@
 //!
 //! Secrets: the value of a variable whose name marks it as one (`imap_pass`, `smtp_pass`, …,
 //! see [`is_secret_name`]) is checked for syntax but never kept, and the password of a URL is
-//! dropped while it is parsed. Commands mailmend does not use (hooks, macros, …) are checked for
+//! dropped while it is parsed. Only [`MuttFile::assigned_word`], which the agent calls when it
+//! needs an account's credential, reads such a word, into a buffer zeroed on drop. Commands mailmend does not use (hooks, macros, …) are checked for
 //! syntax and dropped whole, since their arguments may hold anything.
 
 use crate::url::{parse_with_offsets, Url};
 use std::fmt;
+use zeroize::Zeroizing;
 
 /// Whether a variable's name marks its value as a secret that mailmend must never read, keep or
 /// log: passwords, and anything naming a secret, token or OAuth command.
@@ -149,7 +151,7 @@ impl MuttFile {
     /// Parses a whole file. Any syntax error rejects the file.
     pub fn parse(bytes: &[u8]) -> Result<MuttFile, SyntaxError> {
         let index = LineIndex::new(bytes);
-        let statements = parse_statements(bytes).map_err(|e| {
+        let statements = parse_statements(bytes, false).map_err(|e| {
             let (line, column) = index.position(e.offset);
             SyntaxError {
                 line,
@@ -159,7 +161,7 @@ impl MuttFile {
         })?;
         let statements = statements
             .into_iter()
-            .map(|(offset, kind)| {
+            .map(|(offset, kind, _)| {
                 let (line, column) = index.position(offset);
                 Statement { line, column, kind }
             })
@@ -176,6 +178,21 @@ impl MuttFile {
 
     pub fn statements(&self) -> &[Statement] {
         &self.statements
+    }
+
+    /// The literal word that statement `stmt` (an index into [`MuttFile::statements`])
+    /// assigns, read from the file only now: the value of a `set name=value`, or a mailbox.
+    /// This is how a password (`imap_pass`, or a URL holding one) is read when the agent asks
+    /// for an account's credential, and only then. `None` when mutt would compute the value
+    /// while reading (`$name`, `` `command` ``, `+=`), which mailmend never does, or when the
+    /// statement assigns no word.
+    pub fn assigned_word(&self, stmt: usize) -> Option<Zeroizing<Vec<u8>>> {
+        // The file parsed before, so it parses again the same way, statement for statement.
+        let mut parsed = parse_statements(&self.bytes, true).ok()?;
+        if parsed.len() != self.statements.len() {
+            return None;
+        }
+        parsed.get_mut(stmt)?.2.take()
     }
 
     /// The line ending used most; `\n` on a tie or when there is none.
@@ -271,7 +288,11 @@ fn logical_lines(buf: &[u8]) -> Vec<Vec<(u8, usize)>> {
     lines
 }
 
-fn parse_statements(buf: &[u8]) -> Result<Vec<(usize, StatementKind)>, ErrAt> {
+/// A statement at its offset, with the literal word it assigns when the parse captures words
+/// (see [`MuttFile::assigned_word`]).
+type Parsed = (usize, StatementKind, Option<Zeroizing<Vec<u8>>>);
+
+fn parse_statements(buf: &[u8], capture: bool) -> Result<Vec<Parsed>, ErrAt> {
     if let Some(nul) = buf.iter().position(|&b| b == 0) {
         return Err(err(
             nul,
@@ -285,6 +306,7 @@ fn parse_statements(buf: &[u8]) -> Result<Vec<(usize, StatementKind)>, ErrAt> {
             chars: &line,
             p: 0,
             end,
+            capture,
         }
         .commands(&mut out)?;
     }
@@ -306,6 +328,8 @@ struct Line<'a> {
     p: usize,
     /// The file offset just after the line, for errors at its end.
     end: usize,
+    /// Whether assigned words are kept (only when a credential is asked for).
+    capture: bool,
 }
 
 impl Line<'_> {
@@ -332,7 +356,12 @@ impl Line<'_> {
         self.peek().is_some_and(|c| c != b';' && c != b'#')
     }
 
-    fn commands(&mut self, out: &mut Vec<(usize, StatementKind)>) -> Result<(), ErrAt> {
+    /// The word, when words are captured and mutt would not compute it while reading.
+    fn keep(&self, word: &mut Word) -> Option<Zeroizing<Vec<u8>>> {
+        (self.capture && !word.dynamic).then(|| Zeroizing::new(std::mem::take(&mut word.bytes)))
+    }
+
+    fn commands(&mut self, out: &mut Vec<Parsed>) -> Result<(), ErrAt> {
         loop {
             self.skip_ws();
             match self.peek() {
@@ -358,6 +387,7 @@ impl Line<'_> {
                             StatementKind::Source {
                                 file: value_of("", &w),
                             },
+                            None,
                         ));
                     }
                 }
@@ -365,7 +395,7 @@ impl Line<'_> {
                 "named-mailboxes" => self.mailboxes(true, out)?,
                 c if c.ends_with("-hook") || c == "ifdef" || c == "ifndef" => {
                     self.rest()?;
-                    out.push((name.start, StatementKind::Skipped { command }));
+                    out.push((name.start, StatementKind::Skipped { command }, None));
                 }
                 _ => self.rest()?,
             }
@@ -380,11 +410,7 @@ impl Line<'_> {
         Ok(())
     }
 
-    fn mailboxes(
-        &mut self,
-        named: bool,
-        out: &mut Vec<(usize, StatementKind)>,
-    ) -> Result<(), ErrAt> {
+    fn mailboxes(&mut self, named: bool, out: &mut Vec<Parsed>) -> Result<(), ErrAt> {
         while self.more_args() {
             let w = self.word(false)?;
             // neomutt's and mutt 2.2's flags: `-label NAME` takes an argument.
@@ -398,7 +424,7 @@ impl Line<'_> {
                 Some(flag) if flag.starts_with('-') => continue,
                 _ => {}
             }
-            let mailbox = if named {
+            let mut mailbox = if named {
                 // The description comes first, then the mailbox.
                 if !self.more_args() {
                     break;
@@ -407,17 +433,15 @@ impl Line<'_> {
             } else {
                 w
             };
-            out.push((
-                mailbox.start,
-                StatementKind::Mailbox {
-                    mailbox: value_of("", &mailbox),
-                },
-            ));
+            let kind = StatementKind::Mailbox {
+                mailbox: value_of("", &mailbox),
+            };
+            out.push((mailbox.start, kind, self.keep(&mut mailbox)));
         }
         Ok(())
     }
 
-    fn set(&mut self, mode: SetMode, out: &mut Vec<(usize, StatementKind)>) -> Result<(), ErrAt> {
+    fn set(&mut self, mode: SetMode, out: &mut Vec<Parsed>) -> Result<(), ErrAt> {
         while self.more_args() {
             let start = self.offset();
             let (mut query, mut reset, mut invert, mut unset) = (
@@ -449,6 +473,7 @@ impl Line<'_> {
             if name.is_empty() {
                 return Err(err(start, "expected a variable name"));
             }
+            let mut word = None;
             let op = match self.peek() {
                 Some(b'?') => {
                     self.p += 1;
@@ -474,8 +499,10 @@ impl Line<'_> {
                     }
                     self.p += 1;
                     self.skip_ws();
-                    let value = self.word(false)?;
-                    Some(SetOp::Assign(value_of(&name, &value)))
+                    let mut value = self.word(false)?;
+                    let op = SetOp::Assign(value_of(&name, &value));
+                    word = self.keep(&mut value);
+                    Some(op)
                 }
                 _ if query => None,
                 _ if reset => Some(SetOp::Reset),
@@ -483,7 +510,7 @@ impl Line<'_> {
                 _ => Some(SetOp::Bool(!unset)),
             };
             if let Some(op) = op {
-                out.push((start, StatementKind::Set { name, op }));
+                out.push((start, StatementKind::Set { name, op }, word));
             }
         }
         Ok(())

@@ -113,3 +113,89 @@ set smtp_url = \"smtp://y:CANARY-url-pass-3e8b@smtp.example.org:587/\" smtp_pass
     // The plan itself carries the file's bytes, which is what a byte-exact restore needs; its
     // debug form is not for logs, and the executor never logs it.
 }
+
+#[test]
+fn credential_reads_the_password_mutt_would_use_and_runs_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h = rene(tmp.path(), false);
+    let adapter = MuttAdapter::new();
+    let d = adapter.discover(&h);
+    let find = |host: &str| {
+        as_file_owner(
+            d.accounts
+                .iter()
+                .find(|a| a.incoming.as_ref().is_some_and(|e| e.host == host))
+                .unwrap()
+                .clone(),
+        )
+    };
+    let (work, personal) = (&find("imap.corp.example"), &find("mail.example.net"));
+    let imap = adapter.credential(work, Role::Incoming).unwrap();
+    assert_eq!(imap.expose(), CANARIES[0].as_bytes());
+    assert_clean(&format!("{imap:?}"));
+    let smtp = adapter.credential(work, Role::Outgoing).unwrap();
+    assert_eq!(smtp.expose(), CANARIES[1].as_bytes());
+    // The personal account's file sets no password; the work file's and the hook's are not its.
+    assert!(adapter.credential(personal, Role::Incoming).is_none());
+    assert!(adapter.credential(personal, Role::Outgoing).is_none());
+    // A file that is not the account's user's own is never read for a password.
+    assert!(adapter
+        .credential(&as_other_user(work.clone()), Role::Incoming)
+        .is_none());
+    // Reading credentials leaves discovery's output as clean as before.
+    let again = adapter.discover(&h);
+    assert_clean(&format!("{again:?}"));
+    assert_clean(&serde_json::to_string(&again).unwrap());
+}
+
+#[test]
+fn credential_prefers_the_url_password_and_never_expands_commands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h = home(tmp.path(), "z");
+    write(
+        &h.path.join(".muttrc"),
+        b"set imap_pass = \"CANARY-imap-pass-7f3a\"\n\
+set folder = 'imaps://z:CANARY-url-pass-3e8b@imap.example.org/'\n\
+set smtp_url = \"smtp://z@smtp.example.org:587/\" smtp_pass=`pass show smtp`\n",
+    );
+    let adapter = MuttAdapter::new();
+    let a = as_file_owner(adapter.discover(&h).accounts.remove(0));
+    let secret = adapter.credential(&a, Role::Incoming).unwrap();
+    assert_eq!(secret.expose(), CANARIES[3].as_bytes());
+    // A backtick command is never run, so there is no credential.
+    assert!(adapter.credential(&a, Role::Outgoing).is_none());
+
+    write(
+        &h.path.join(".muttrc"),
+        b"set my_pw = CANARY-imap-pass-7f3a\nset imap_pass = $my_pw\nset folder = imaps://z@imap.example.org/\n",
+    );
+    let a = as_file_owner(adapter.discover(&h).accounts.remove(0));
+    assert!(adapter.credential(&a, Role::Incoming).is_none());
+    write(
+        &h.path.join(".muttrc"),
+        b"set imap_pass = \"pw\\\"with\\\\escapes\"\nset folder = imaps://z@imap.example.org/\n",
+    );
+    let a = as_file_owner(adapter.discover(&h).accounts.remove(0));
+    assert_eq!(
+        adapter.credential(&a, Role::Incoming).unwrap().expose(),
+        b"pw\"with\\escapes"
+    );
+}
+
+/// The account as the agent sees it for a real user: the owner of its file. (The test homes'
+/// user names are not users of this machine.)
+fn as_file_owner(mut a: mailmend_core::Account) -> mailmend_core::Account {
+    use std::os::unix::fs::MetadataExt;
+    let mailmend_core::Location::File { path } = &a.location else {
+        panic!("not a file account")
+    };
+    a.os_user = std::fs::metadata(path).unwrap().uid().to_string();
+    a
+}
+
+/// The same account as seen for another user: its file is not theirs.
+fn as_other_user(mut a: mailmend_core::Account) -> mailmend_core::Account {
+    a = as_file_owner(a);
+    a.os_user = (a.os_user.parse::<u32>().unwrap() + 1).to_string();
+    a
+}
