@@ -596,7 +596,13 @@ async fn a_notification_reaches_the_desktop_once_and_falls_back_without_a_sessio
             shown: std::sync::Mutex::new(Vec::new()),
         },
     };
-    let fallback = handle(&mut ex, &no_session, &acc, &notify("tls.certificate_expired")).await;
+    let fallback = handle(
+        &mut ex,
+        &no_session,
+        &acc,
+        &notify("tls.certificate_expired"),
+    )
+    .await;
     assert_eq!(fallback.outcome, Outcome::Applied);
     assert!(
         fallback.reason.contains("audit log and check output only")
