@@ -28,6 +28,9 @@ step "tests (unit, integration, end-to-end lab)"
 # The lab tests start real daemons in namespaces and serialise themselves.
 cargo test --workspace --locked
 
+step "windows leg (cross-build for x86_64-pc-windows-gnu, tests and the MSI under Wine)"
+./tests/windows-leg.sh
+
 step "fuzz targets (each runs for a short time)"
 # Every parser of user-controlled bytes has a cargo-fuzz target; a crash fails the run.
 FUZZ_SECONDS="${FUZZ_SECONDS:-15}" ./tests/fuzz.sh

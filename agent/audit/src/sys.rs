@@ -82,6 +82,8 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
 
 /// Options that create files readable and writable by the owner only (0600 on unix).
 pub fn private_options() -> OpenOptions {
+    // Only unix sets a mode here; Windows files inherit the state directory's ACL.
+    #[cfg_attr(not(unix), allow(unused_mut))]
     let mut o = OpenOptions::new();
     #[cfg(unix)]
     {

@@ -1,5 +1,8 @@
 //! Atomic, metadata-preserving file writes: the user's mail configuration is never left half
-//! written, and it keeps its owner, group and mode.
+//! written, and it keeps its owner, group and mode. On Windows the new content replaces the old
+//! file through `ReplaceFileW`, which keeps the replaced file's ACL, owner and attributes (the
+//! Windows counterpart of owner, group and mode); `FileMeta` only carries the read-only bit
+//! there.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -65,13 +68,49 @@ pub fn atomic_write(path: &Path, bytes: &[u8], meta: Option<FileMeta>) -> io::Re
         }
         f.sync_all()?;
         drop(f);
-        fs::rename(&tmp, path)?;
+        replace(&tmp, path)?;
         sync_dir(path)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Puts `tmp` in place of `path`.
+#[cfg(not(windows))]
+fn replace(tmp: &Path, path: &Path) -> io::Result<()> {
+    fs::rename(tmp, path)
+}
+
+/// Windows: ReplaceFileW when `path` exists, so that its security descriptor stays; a plain
+/// rename for a new file, or when ReplaceFileW refuses (a read-only target, a file system
+/// without the feature).
+#[cfg(windows)]
+fn replace(tmp: &Path, path: &Path) -> io::Result<()> {
+    use std::os::windows::ffi::OsStrExt;
+    use windows_sys::Win32::Storage::FileSystem::{ReplaceFileW, REPLACEFILE_IGNORE_MERGE_ERRORS};
+    if !path.exists() {
+        return fs::rename(tmp, path);
+    }
+    let wide = |p: &Path| -> Vec<u16> { p.as_os_str().encode_wide().chain([0]).collect() };
+    let (target, source) = (wide(path), wide(tmp));
+    // SAFETY: both strings are NUL-terminated UTF-16 that outlive the call; no backup file and
+    // no reserved pointers.
+    let ok = unsafe {
+        ReplaceFileW(
+            target.as_ptr(),
+            source.as_ptr(),
+            std::ptr::null(),
+            REPLACEFILE_IGNORE_MERGE_ERRORS,
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    if ok != 0 {
+        return Ok(());
+    }
+    fs::rename(tmp, path)
 }
 
 #[cfg(unix)]

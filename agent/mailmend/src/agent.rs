@@ -164,6 +164,12 @@ impl Agent {
 }
 
 impl Host for Agent {
+    /// The registry that the Outlook adapter's edits change.
+    #[cfg(windows)]
+    fn registry(&self) -> Option<&dyn mailmend_core::Registry> {
+        Some(&mailmend_outlook::WindowsRegistry)
+    }
+
     fn adapter(&self, client: ClientKind) -> Option<&dyn ClientAdapter> {
         self.adapters
             .iter()
@@ -176,6 +182,21 @@ impl Host for Agent {
             .iter()
             .find(|p| p.handles(action))
             .map(|p| p.as_ref())
+    }
+
+    /// The hosts the account's email domain names for its mail, looked up afresh: its SRV
+    /// records, and autoconfig and Autodiscover fetched over HTTPS with a verified certificate
+    /// (see [`Prober::discover_settings`]). Nothing from plain HTTP or another domain's records.
+    fn extra_allowed_hosts<'a>(&'a self, account: &'a Account) -> BoxFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            let Some(domain) = account.email_domain() else {
+                return Vec::new();
+            };
+            self.prober
+                .discover_settings(&domain, account.email.as_deref())
+                .await
+                .named_hosts()
+        })
     }
 
     fn recheck<'a>(&'a self, account: &'a Account) -> BoxFuture<'a, Recheck> {
@@ -196,21 +217,6 @@ impl Host for Agent {
                 {
                     return Recheck::Gone {
                         reason: bad.summary.clone(),
-    /// The hosts the account's email domain names for its mail, looked up afresh: its SRV
-    /// records, and autoconfig and Autodiscover fetched over HTTPS with a verified certificate
-    /// (see [`Prober::discover_settings`]). Nothing from plain HTTP or another domain's records.
-    fn extra_allowed_hosts<'a>(&'a self, account: &'a Account) -> BoxFuture<'a, Vec<String>> {
-        Box::pin(async move {
-            let Some(domain) = account.email_domain() else {
-                return Vec::new();
-            };
-            self.prober
-                .discover_settings(&domain, account.email.as_deref())
-                .await
-                .named_hosts()
-        })
-    }
-
                     };
                 }
                 if let Some(fresh) = d.accounts.into_iter().find(|a| a.id == account.id) {
@@ -229,15 +235,23 @@ impl Host for Agent {
 
 /// The built-in client adapters available on this platform.
 fn adapters() -> Vec<Box<dyn ClientAdapter>> {
-    vec![
+    #[allow(unused_mut)] // pushed to only on Windows
+    let mut adapters: Vec<Box<dyn ClientAdapter>> = vec![
         Box::new(mailmend_thunderbird::ThunderbirdAdapter::new()),
         Box::new(mailmend_mutt::MuttAdapter::new()),
         Box::new(mailmend_aerc::AercAdapter::new()),
         Box::new(mailmend_msmtp::MsmtpAdapter::new()),
         Box::new(mailmend_mbsync::MbsyncAdapter::new()),
         Box::new(mailmend_evolution::EvolutionAdapter::new()),
-    ]
+    ];
+    // Outlook keeps its accounts in the Windows registry; other systems have none to read.
+    #[cfg(windows)]
+    adapters.push(Box::new(mailmend_outlook::OutlookAdapter::windows()));
+    adapters
 }
+
+/// An email domain and address whose published settings were looked up.
+type DiscoveryKey = (String, Option<String>);
 
 /// The prober as the diagnostics of one account see it: every diagnostic asks about the same
 /// configured endpoints, so each target is probed, each name resolved and each domain's
@@ -248,6 +262,9 @@ struct SharedProbes<'a> {
     inner: &'a RealProber,
     probes: Mutex<HashMap<ProbeTarget, Arc<OnceCell<ProbeReport>>>>,
     resolves: Mutex<HashMap<String, Arc<OnceCell<DnsReport>>>>,
+    discoveries: Mutex<HashMap<DiscoveryKey, Arc<OnceCell<DiscoveredSettings>>>>,
+    /// The login gate and the adapters that know the clients' passwords; `None`: no logins.
+    logins: Option<(&'a Gate, &'a [Box<dyn ClientAdapter>])>,
 }
 
 impl<'a> SharedProbes<'a> {
@@ -256,15 +273,19 @@ impl<'a> SharedProbes<'a> {
             inner,
             probes: Mutex::new(HashMap::new()),
             resolves: Mutex::new(HashMap::new()),
+            discoveries: Mutex::new(HashMap::new()),
+            logins: None,
         }
+    }
+
+    fn with_logins(mut self, gate: &'a Gate, adapters: &'a [Box<dyn ClientAdapter>]) -> Self {
+        self.logins = Some((gate, adapters));
+        self
     }
 }
 
 /// The cell for `key`, created on first use. A poisoned lock only means another diagnostic
 /// panicked while inserting; the map itself is still consistent, so its content is used.
-    discoveries: Mutex<HashMap<DiscoveryKey, Arc<OnceCell<DiscoveredSettings>>>>,
-    /// The login gate and the adapters that know the clients' passwords; `None`: no logins.
-    logins: Option<(&'a Gate, &'a [Box<dyn ClientAdapter>])>,
 fn cell<K: std::hash::Hash + Eq + Clone, V>(
     map: &Mutex<HashMap<K, Arc<OnceCell<V>>>>,
     key: &K,
@@ -273,15 +294,8 @@ fn cell<K: std::hash::Hash + Eq + Clone, V>(
     m.entry(key.clone()).or_default().clone()
 }
 
-            discoveries: Mutex::new(HashMap::new()),
-            logins: None,
 impl Prober for SharedProbes<'_> {
     fn resolve<'a>(&'a self, host: &'a str) -> BoxFuture<'a, DnsReport> {
-
-    fn with_logins(mut self, gate: &'a Gate, adapters: &'a [Box<dyn ClientAdapter>]) -> Self {
-        self.logins = Some((gate, adapters));
-        self
-    }
         Box::pin(async move {
             let c = cell(&self.resolves, &host.to_string());
             c.get_or_init(|| self.inner.resolve(host)).await.clone()
@@ -325,37 +339,6 @@ impl Prober for SharedProbes<'_> {
     fn kerberos_tickets<'a>(&'a self, os_user: &'a str) -> BoxFuture<'a, KerberosReport> {
         self.inner.kerberos_tickets(os_user)
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use mailmend_core::{Protocol, Security};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    #[tokio::test]
-    async fn diagnostics_of_one_account_share_one_connection_per_target() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let counter = accepted.clone();
-        tokio::spawn(async move {
-            while let Ok((sock, _)) = listener.accept().await {
-                counter.fetch_add(1, Ordering::SeqCst);
-                drop(sock);
-            }
-        });
-        let real = RealProber::new(ProbeConfig::default()).unwrap();
-        let shared = SharedProbes::new(&real);
-        let target = ProbeTarget {
-            protocol: Protocol::Imap,
-            host: "127.0.0.1".into(),
-            port,
-            security: Security::None,
-        };
-        let targets = vec![target.clone(), target.clone()];
-        let (a, b, c) = tokio::join!(
-            shared.probe(&target),
 
     /// Through the gate: the endpoint's probe of this diagnosis decides whether it is healthy,
     /// the account's adapter supplies the password, the ledger decides whether to try.
@@ -394,6 +377,37 @@ mod tests {
                 .clone()
         })
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mailmend_core::{Protocol, Security};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn diagnostics_of_one_account_share_one_connection_per_target() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                drop(sock);
+            }
+        });
+        let real = RealProber::new(ProbeConfig::default()).unwrap();
+        let shared = SharedProbes::new(&real);
+        let target = ProbeTarget {
+            protocol: Protocol::Imap,
+            host: "127.0.0.1".into(),
+            port,
+            security: Security::None,
+        };
+        let targets = vec![target.clone(), target.clone()];
+        let (a, b, c) = tokio::join!(
+            shared.probe(&target),
             shared.probe(&target),
             shared.probe_all(&targets)
         );

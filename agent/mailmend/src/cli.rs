@@ -76,6 +76,20 @@ pub enum Command {
         #[command(subcommand)]
         command: PluginsCommand,
     },
+    /// Install or remove the Windows service (elsewhere: the systemd unit or launchd plist)
+    Service {
+        #[command(subcommand)]
+        command: ServiceCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Create the `mailmend` service (automatic start, LocalSystem) and its Event Log source;
+    /// --policy and --state-dir given here are passed to the service
+    Install,
+    /// Stop and delete the service and its Event Log source
+    Uninstall,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,10 +7,18 @@ mod credentials;
 #[cfg(any(windows, test))]
 mod eventlog;
 mod homes;
+#[cfg(any(windows, target_os = "macos", test))]
+mod logtext;
+#[cfg(target_os = "macos")]
+mod oslog;
 mod output;
 mod sdnotify;
 mod service;
+#[cfg(windows)]
+mod stop;
 mod watch;
+#[cfg(windows)]
+mod winsvc;
 
 use anyhow::Context;
 use clap::Parser;
@@ -62,7 +70,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     }
     let (policy, policy_path) = load_policy(cli.global.policy.as_deref())?;
     let is_service = matches!(command, Command::Run);
-    init_logging(&policy, cli.global.verbose, cli.global.quiet, is_service);
+    let filter = log_filter(&policy, cli.global.verbose, cli.global.quiet, is_service);
+    let state_dir_given = cli.global.state_dir.is_some();
     let settings = Settings {
         state_dir: cli.global.state_dir.unwrap_or_else(default_state_dir),
         home: cli.global.home,
@@ -71,6 +80,16 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         policy,
         policy_path,
     };
+    // On Windows, `run` may be the service control manager's: the service module decides
+    // where to log once it knows.
+    #[cfg(windows)]
+    if is_service {
+        return winsvc::run(settings, filter);
+    }
+    init_stderr_logging(filter, is_service);
+    if let Command::Service { command } = command {
+        return service_command(&settings, command, state_dir_given);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -86,8 +105,33 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Command::Rollback { fix_id, json } => commands::rollback(&settings, &fix_id, json),
             Command::Policy { command } => commands::policy(&settings, command),
             Command::Plugins { command } => commands::plugins(&settings, command),
+            Command::Service { .. } => unreachable!("handled before the runtime starts"),
         }
     })
+}
+
+/// `mailmend service install|uninstall`: the Windows service; elsewhere the platform's own
+/// files do this job.
+fn service_command(
+    s: &Settings,
+    command: cli::ServiceCommand,
+    state_dir_given: bool,
+) -> anyhow::Result<u8> {
+    #[cfg(windows)]
+    {
+        match command {
+            cli::ServiceCommand::Install => winsvc::install(s, state_dir_given),
+            cli::ServiceCommand::Uninstall => winsvc::uninstall(),
+        }
+    }
+    #[cfg(not(windows))]
+    {
+        let _ = (s, command, state_dir_given);
+        anyhow::bail!(
+            "`mailmend service` manages the Windows service; on Linux install the systemd unit, \
+             on macOS installer/macos/com.mailmend.agent.plist"
+        )
+    }
 }
 
 /// The policy in force: `--policy FILE`, else the platform's policy file when it exists, else
@@ -136,7 +180,14 @@ fn default_state_dir() -> PathBuf {
     }
 }
 
-fn init_logging(policy: &Policy, verbose: u8, quiet: bool, is_service: bool) {
+/// The log filter: `MAILMEND_LOG` when set, else from the flags, else the policy's level for
+/// the service and warnings for one-shot commands.
+fn log_filter(
+    policy: &Policy,
+    verbose: u8,
+    quiet: bool,
+    is_service: bool,
+) -> tracing_subscriber::EnvFilter {
     let level = if quiet {
         "error"
     } else {
@@ -148,8 +199,17 @@ fn init_logging(policy: &Policy, verbose: u8, quiet: bool, is_service: bool) {
             _ => "trace",
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MAILMEND_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::EnvFilter::try_from_env("MAILMEND_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level))
+}
+
+/// Logging to stderr (the journal under systemd; plus the unified log for the macOS daemon).
+pub(crate) fn init_stderr_logging(filter: tracing_subscriber::EnvFilter, is_service: bool) {
+    #[cfg(target_os = "macos")]
+    if is_service {
+        oslog::init(filter);
+        return;
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -154,6 +154,7 @@ pub fn stderr_is_journal() -> bool {
 }
 
 /// Whether a `$JOURNAL_STREAM` value names this device and inode.
+#[cfg(any(target_os = "linux", test))]
 pub fn journal_stream_is(value: &str, dev: u64, ino: u64) -> bool {
     let Some((d, i)) = value.trim().split_once(':') else {
         return false;

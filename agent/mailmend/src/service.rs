@@ -4,7 +4,8 @@
 //! - a configuration file changed (inotify through notify, debounced): the accounts stored in
 //!   that file; a file that holds no known account, a new client directory or lost events:
 //!   everything;
-//! - the network changed (rtnetlink on Linux; absent elsewhere): everything, at most once per
+//! - the network changed (rtnetlink on Linux, IP Helper notifications on Windows; absent on
+//!   macOS, where the periodic check covers it): everything, at most once per
 //!   [`watch::NETWORK_PASS_EVERY`];
 //! - a Kerberos ticket of a GSSAPI account is about to expire: those accounts (only when the
 //!   prober can read credential caches; otherwise the periodic check covers them);
@@ -15,8 +16,9 @@
 //! whose content the agent already knows is dropped. The policy file is watched: a valid new
 //! policy is used at once, an invalid one is refused in the audit log and the last good one
 //! stays; SIGHUP reloads too. SIGTERM and SIGINT stop it, but only between fixes: a fix in
-//! flight is finished (kept or rolled back) first. Under systemd it speaks sd_notify (READY,
-//! STATUS, STOPPING, WATCHDOG).
+//! flight is finished (kept or rolled back) first. On Windows the service control manager's
+//! Stop and Shutdown (or Ctrl+C in a console) do the same (`winsvc`, `stop`). Under systemd it
+//! speaks sd_notify (READY, STATUS, STOPPING, WATCHDOG).
 
 use crate::agent::Agent;
 use crate::commands::{audit_refusals, fix_pass_scoped, FixPass};
@@ -51,6 +53,47 @@ pub struct InstanceLock {
     _file: File,
 }
 
+/// Windows: the lock is a byte-range lock far past the pid written at the start of the file,
+/// so that a second instance can still read who holds it. The system releases it when the
+/// handle closes, even after a crash.
+#[cfg(windows)]
+const LOCK_OFFSET: u64 = 1 << 40;
+
+#[cfg(windows)]
+fn try_lock_range(file: &File) -> std::io::Result<bool> {
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::Foundation::ERROR_LOCK_VIOLATION;
+    use windows_sys::Win32::Storage::FileSystem::{
+        LockFileEx, LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY,
+    };
+    use windows_sys::Win32::System::IO::OVERLAPPED;
+    // SAFETY: OVERLAPPED is a plain C struct for which all-zero bytes are valid; only its
+    // offset fields are set.
+    let mut ov: OVERLAPPED = unsafe { std::mem::zeroed() };
+    ov.Anonymous.Anonymous.Offset = (LOCK_OFFSET & 0xffff_ffff) as u32;
+    ov.Anonymous.Anonymous.OffsetHigh = (LOCK_OFFSET >> 32) as u32;
+    // SAFETY: the handle belongs to `file`, which outlives the call; the file is opened for
+    // synchronous I/O, so LockFileEx completes before it returns and `ov` may be on the stack.
+    let ok = unsafe {
+        LockFileEx(
+            file.as_raw_handle(),
+            LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY,
+            0,
+            1,
+            0,
+            &mut ov,
+        )
+    };
+    if ok != 0 {
+        return Ok(true);
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(ERROR_LOCK_VIOLATION as i32) {
+        return Ok(false);
+    }
+    Err(err)
+}
+
 /// Takes the state directory's instance lock, or says which process holds it.
 pub fn lock_instance(state: &StateDir) -> anyhow::Result<InstanceLock> {
     use std::io::{Read, Seek, Write};
@@ -81,7 +124,23 @@ pub fn lock_instance(state: &StateDir) -> anyhow::Result<InstanceLock> {
         write!(lock, "{}", std::process::id())?;
         Ok(InstanceLock { _lock: lock })
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        let mut holder = String::new();
+        let _ = file.read_to_string(&mut holder);
+        if !try_lock_range(&file).context("cannot lock the state directory")? {
+            anyhow::bail!(
+                "another mailmend is already running with state directory {} (pid {})",
+                state.root().display(),
+                holder.trim()
+            );
+        }
+        file.set_len(0)?;
+        file.rewind()?;
+        write!(file, "{}", std::process::id())?;
+        Ok(InstanceLock { _file: file })
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         let _ = (&mut file).read(&mut [0u8; 0]);
         file.set_len(0)?;
@@ -870,6 +929,8 @@ fn kerberos_wake_at(
 }
 
 enum Wake {
+    /// SIGHUP. Windows has no such signal: there the policy file's watch reloads.
+    #[cfg_attr(not(unix), allow(dead_code))]
     Reload,
     Stop,
 }
@@ -911,9 +972,26 @@ impl Signals {
                 _ = self.int.recv() => Wake::Stop,
             }
         }
-        #[cfg(not(unix))]
+        #[cfg(windows)]
         {
-            let _ = tokio::signal::ctrl_c().await;
+            // Ctrl+C in a console, or the service control manager's Stop or Shutdown. A
+            // service has no console: when the console handler cannot be set, only the
+            // service control manager can stop the agent.
+            let ctrl_c = async {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => Wake::Stop,
+                _ = crate::stop::requested() => Wake::Stop,
+            }
+        }
+        #[cfg(not(any(unix, windows)))]
+        {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
             Wake::Stop
         }
     }
@@ -949,6 +1027,18 @@ mod tests {
         // Already inside the lead window: no wake-up (the pass just ran).
         let soon = wall + time::Duration::minutes(2);
         assert_eq!(kerberos_wake_at(soon, None, wall, now), None);
+    }
+
+    #[test]
+    fn a_second_instance_lock_on_one_state_directory_is_refused_naming_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(dir.path()).unwrap();
+        let first = lock_instance(&state).unwrap();
+        let err = format!("{:#}", lock_instance(&state).err().unwrap());
+        assert!(err.contains("another mailmend is already running"), "{err}");
+        assert!(err.contains(&std::process::id().to_string()), "{err}");
+        drop(first);
+        drop(lock_instance(&state).expect("the lock is free once its holder is gone"));
     }
 
     #[test]

@@ -498,8 +498,12 @@ impl FsWatch {
     }
 }
 
-/// Route and address changes from the kernel (Linux rtnetlink). Other systems have none yet:
-/// there, network changes are noticed by the periodic check only.
+/// Route and address changes from the kernel (Linux rtnetlink). Windows has its own
+/// notifications ([`NetWatch`]); macOS has none yet: there, network changes are noticed by the
+/// periodic check only.
+#[cfg(any(target_os = "linux", test))]
+// Elsewhere only the parser's tests use it.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub mod netlink {
     use std::collections::HashSet;
 
@@ -701,8 +705,11 @@ pub mod netlink {
     }
 }
 
-/// Network change notifications: a netlink socket on Linux.
+/// Network change notifications: a netlink socket on Linux; on Windows the IP Helper's unicast
+/// address and route change callbacks (NotifyUnicastIpAddressChange, NotifyRouteChange2).
 pub struct NetWatch {
+    #[cfg(windows)]
+    win: win_net::Notifications,
     #[cfg(target_os = "linux")]
     fd: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
     #[cfg(target_os = "linux")]
@@ -747,11 +754,20 @@ impl NetWatch {
         Ok(w)
     }
 
-    #[cfg(not(target_os = "linux"))]
+    /// Registers for address and route changes (all families). Windows calls back on a
+    /// thread of its own; the callbacks only wake the waiting task.
+    #[cfg(windows)]
+    pub fn open() -> std::io::Result<NetWatch> {
+        Ok(NetWatch {
+            win: win_net::Notifications::register()?,
+        })
+    }
+
+    #[cfg(not(any(target_os = "linux", windows)))]
     pub fn open() -> std::io::Result<NetWatch> {
         Err(std::io::Error::new(
             std::io::ErrorKind::Unsupported,
-            "network change events are only implemented on Linux",
+            "network change events are only implemented on Linux and Windows",
         ))
     }
 
@@ -826,9 +842,166 @@ impl NetWatch {
         }
     }
 
-    #[cfg(not(target_os = "linux"))]
+    /// Returns when an address or a route was added, changed or removed.
+    #[cfg(windows)]
+    pub async fn changed(&mut self) -> std::io::Result<()> {
+        self.win.changed().await
+    }
+
+    #[cfg(not(any(target_os = "linux", windows)))]
     pub async fn changed(&mut self) -> std::io::Result<()> {
         std::future::pending().await
+    }
+}
+
+/// The Windows side of [`NetWatch`].
+#[cfg(windows)]
+mod win_net {
+    use std::ffi::c_void;
+    use tokio::sync::mpsc::{channel, Receiver, Sender};
+    use windows_sys::Win32::Foundation::{HANDLE, NO_ERROR};
+    use windows_sys::Win32::NetworkManagement::IpHelper::{
+        CancelMibChangeNotify2, MibInitialNotification, NotifyRouteChange2,
+        NotifyUnicastIpAddressChange, MIB_IPFORWARD_ROW2, MIB_NOTIFICATION_TYPE,
+        MIB_UNICASTIPADDRESS_ROW,
+    };
+    use windows_sys::Win32::Networking::WinSock::AF_UNSPEC;
+
+    /// The registrations; cancelled (which waits for running callbacks) before the channel
+    /// they write to is freed.
+    pub struct Notifications {
+        handles: Vec<HANDLE>,
+        /// Leaked box: the context pointer the callbacks receive.
+        tx: *mut Sender<()>,
+        rx: Receiver<()>,
+    }
+
+    // SAFETY: the handles are only passed to CancelMibChangeNotify2, from whichever thread
+    // drops this; the Sender behind `tx` is Sync and lives until after the cancellations.
+    unsafe impl Send for Notifications {}
+
+    /// Wakes the waiting task. A full channel already holds a wake-up, which is all that is
+    /// needed: changes are counted as "something changed", not one by one.
+    pub fn signal(tx: &Sender<()>, kind: MIB_NOTIFICATION_TYPE) {
+        if kind != MibInitialNotification {
+            let _ = tx.try_send(());
+        }
+    }
+
+    unsafe extern "system" fn on_address(
+        ctx: *const c_void,
+        _row: *const MIB_UNICASTIPADDRESS_ROW,
+        kind: MIB_NOTIFICATION_TYPE,
+    ) {
+        // SAFETY: `ctx` is the Sender registered below, alive until every registration is
+        // cancelled.
+        signal(unsafe { &*ctx.cast::<Sender<()>>() }, kind);
+    }
+
+    unsafe extern "system" fn on_route(
+        ctx: *const c_void,
+        _row: *const MIB_IPFORWARD_ROW2,
+        kind: MIB_NOTIFICATION_TYPE,
+    ) {
+        // SAFETY: as in `on_address`.
+        signal(unsafe { &*ctx.cast::<Sender<()>>() }, kind);
+    }
+
+    impl Notifications {
+        pub fn register() -> std::io::Result<Notifications> {
+            let (tx, rx) = channel(1);
+            let mut n = Notifications {
+                handles: Vec::new(),
+                tx: Box::into_raw(Box::new(tx)),
+                rx,
+            };
+            let ctx = n.tx.cast_const().cast::<c_void>();
+            let mut h: HANDLE = std::ptr::null_mut();
+            // SAFETY: the callback matches the documented signature; `ctx` outlives the
+            // registration (see Drop); `h` receives the handle.
+            let rc = unsafe {
+                NotifyUnicastIpAddressChange(AF_UNSPEC, Some(on_address), ctx, false, &mut h)
+            };
+            if rc != NO_ERROR {
+                // Drop cancels nothing yet and frees the box.
+                return Err(std::io::Error::from_raw_os_error(rc as i32));
+            }
+            n.handles.push(h);
+            let mut h: HANDLE = std::ptr::null_mut();
+            // SAFETY: as above.
+            let rc = unsafe { NotifyRouteChange2(AF_UNSPEC, Some(on_route), ctx, false, &mut h) };
+            if rc != NO_ERROR {
+                return Err(std::io::Error::from_raw_os_error(rc as i32));
+            }
+            n.handles.push(h);
+            Ok(n)
+        }
+
+        pub async fn changed(&mut self) -> std::io::Result<()> {
+            match self.rx.recv().await {
+                Some(()) => Ok(()),
+                // Cannot happen while `tx` is alive; treated as the end of the notifications.
+                None => Err(std::io::Error::other("network notifications ended")),
+            }
+        }
+
+        /// The context pointer, for tests that play the system's part.
+        #[cfg(test)]
+        pub fn context(&self) -> *const c_void {
+            self.tx.cast_const().cast()
+        }
+    }
+
+    impl Drop for Notifications {
+        fn drop(&mut self) {
+            for h in self.handles.drain(..) {
+                // SAFETY: each handle came from a successful registration and is cancelled
+                // once; cancelling waits for callbacks in progress.
+                unsafe { CancelMibChangeNotify2(h) };
+            }
+            // SAFETY: `tx` came from Box::into_raw and no callback can use it any more.
+            drop(unsafe { Box::from_raw(self.tx) });
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use windows_sys::Win32::NetworkManagement::IpHelper::{MibAddInstance, MibDeleteInstance};
+
+        /// Under Wine: registering and cancelling work, and a callback the system makes wakes
+        /// the watcher once however many came, while the initial notification wakes nothing.
+        /// Wine's network stack cannot be made to change from a test, so the system's own
+        /// calls are played by calling the callbacks as it would.
+        #[test]
+        fn address_and_route_callbacks_wake_the_watcher_once_per_burst() {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let mut n = Notifications::register().expect("registration");
+                let ctx = n.context();
+                // SAFETY: `ctx` is the live context of `n`; rows are not read.
+                unsafe {
+                    on_address(ctx, std::ptr::null(), MibInitialNotification);
+                }
+                let quiet =
+                    tokio::time::timeout(std::time::Duration::from_millis(100), n.changed()).await;
+                assert!(quiet.is_err(), "the initial notification woke the watcher");
+                // SAFETY: as above.
+                unsafe {
+                    on_address(ctx, std::ptr::null(), MibAddInstance);
+                    on_route(ctx, std::ptr::null(), MibDeleteInstance);
+                    on_route(ctx, std::ptr::null(), MibAddInstance);
+                }
+                n.changed().await.unwrap();
+                let again =
+                    tokio::time::timeout(std::time::Duration::from_millis(100), n.changed()).await;
+                assert!(again.is_err(), "a burst woke the watcher more than once");
+                drop(n);
+            });
+        }
     }
 }
 

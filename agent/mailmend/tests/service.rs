@@ -3,6 +3,10 @@
 //! touches, stays bounded under floods, reloads or refuses policies live, stops cleanly between
 //! fixes, refuses a second instance and speaks sd_notify.
 
+// Unix only: the tests drive the agent with signals (nix), a Dovecot of the Linux lab and
+// sd_notify; the Windows service is tested by tests/windows/service-under-wine.sh.
+#![cfg(unix)]
+
 #[path = "../benches/support/mod.rs"]
 mod support;
 

@@ -1,6 +1,10 @@
 //! "Is Evolution's source registry (or Evolution) running for this user?" from the process
 //! table, which decides whether a fix is applied now or deferred.
 
+// Unix only: "running" means a process of the file owner's uid in /proc; Windows has no uids
+// (owner_uid is None there) and the adapter reads no Windows process table.
+#![cfg(unix)]
+
 mod common;
 
 use common::*;
