@@ -6,6 +6,7 @@
 //! parser and calls these pieces on the bytes it has cut out. The password is never kept: a
 //! [`UserInfo`] only records that there was one.
 
+use zeroize::Zeroizing;
 /// The user information at the start of a URL's authority, without its password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserInfo {
@@ -89,6 +90,40 @@ pub fn host_in_url(host: &str) -> String {
     }
 }
 
+/// The percent-decoded password of a mail URL's user information (`imaps://user:PASSWORD@host`),
+/// when it has a non-empty one, read the way Go's `net/url` and mutt read it: user information
+/// up to the last `@` of the authority, password after its first `:`.
+/// The buffers that hold it are zeroed when dropped.
+pub fn password(url: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    let colon = url.iter().position(|&c| c == b':')?;
+    let rest = url.get(colon..)?.strip_prefix(b"://")?;
+    let end = rest
+        .iter()
+        .position(|&c| c == b'/' || c == b'?')
+        .unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let at = authority.iter().rposition(|&c| c == b'@')?;
+    let userinfo = &authority[..at];
+    let sep = userinfo.iter().position(|&c| c == b':')?;
+    let encoded = &userinfo[sep + 1..];
+    let mut out = Zeroizing::new(Vec::with_capacity(encoded.len()));
+    let mut i = 0;
+    while i < encoded.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if encoded[i] == b'%' && i + 2 < encoded.len() {
+            if let (Some(h), Some(l)) = (hex(encoded[i + 1]), hex(encoded[i + 2])) {
+                // Two hex digits fit in a byte.
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(encoded[i]);
+        i += 1;
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,5 +166,35 @@ mod tests {
         assert!(!is_plain_host("mail.example.com #work"));
         assert!(!is_plain_host("a/b"));
         assert!(!is_plain_host(""));
+    }
+
+    fn pw(url: &str) -> Option<String> {
+        password(url.as_bytes()).map(|p| String::from_utf8(p.to_vec()).unwrap())
+    }
+
+    #[test]
+    fn url_passwords_are_found_and_decoded_like_go_does() {
+        assert_eq!(
+            pw("imaps://ann:s3cret@h.example").as_deref(),
+            Some("s3cret")
+        );
+        assert_eq!(
+            pw("imaps://ann:s%40cret@h.example/INBOX").as_deref(),
+            Some("s@cret")
+        );
+        assert_eq!(
+            pw("smtp+plain://ann%40x.example:p%40ss%3Aw@h.example:587/x?y=z").as_deref(),
+            Some("p@ss:w")
+        );
+        // The user information ends at the last @, the password starts at the first colon.
+        assert_eq!(pw("imap://a:b:c@d@h.example").as_deref(), Some("b:c@d"));
+        // A malformed escape stays as written.
+        assert_eq!(pw("imap://a:100%@h").as_deref(), Some("100%"));
+        assert_eq!(pw("imaps://ann@h.example"), None);
+        assert_eq!(pw("imaps://ann:@h.example"), None);
+        // A colon and @ in the path are not user information.
+        assert_eq!(pw("imaps://h.example/a:b@c"), None);
+        // A mutt folder shortcut is no URL.
+        assert_eq!(pw("+INBOX"), None);
     }
 }
