@@ -69,6 +69,10 @@ impl Agent {
             diagnostics.push(Box::new(d));
         }
         let credentials = Gate::new(&policy);
+        // Built from the policy that the agent is made with: a reloaded policy makes a new agent.
+        let performers = mailmend_actions::performers_with(&mailmend_actions::ActionOptions {
+            windows_disable_blocking_rules: policy.windows_disable_blocking_rules(),
+        });
         Ok(Agent {
             credentials,
             policy,
@@ -76,7 +80,7 @@ impl Agent {
             adapters: adapters(),
             diagnostics,
             prober,
-            performers: mailmend_actions::performers(),
+            performers,
             refused: loaded.refused,
         })
     }

@@ -221,6 +221,14 @@ impl Policy {
         self.settings.credential_check_sender
     }
 
+    /// Whether a firewall exception on Windows may disable the administrator's block rules that
+    /// stop the mail connection (`[firewall] windows_disable_blocking_rules`). Windows Firewall
+    /// lets a block rule beat every allow rule, so without this the exception is only
+    /// recommended and the blocking rule is named.
+    pub fn windows_disable_blocking_rules(&self) -> bool {
+        self.settings.windows_disable_blocking_rules
+    }
+
     /// The overrides in file order.
     pub fn overrides(&self) -> &[Override] {
         &self.settings.overrides

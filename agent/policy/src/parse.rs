@@ -369,6 +369,12 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<(Settings, Provenance), 
             p.note("credentials.check_sender", v.span());
         }
     }
+    if let Some(fw) = &raw.firewall {
+        if let Some(v) = &fw.windows_disable_blocking_rules {
+            s.windows_disable_blocking_rules = *v.get_ref();
+            p.note("firewall.windows_disable_blocking_rules", v.span());
+        }
+    }
     for (i, o) in raw.overrides.iter().enumerate() {
         let prefix = format!("override[{i}]");
         let body = o.get_ref();

@@ -22,6 +22,7 @@ pub(crate) struct RawPolicy {
     pub tls: Option<RawTls>,
     pub plugins: Option<RawPlugins>,
     pub credentials: Option<RawCredentials>,
+    pub firewall: Option<RawFirewall>,
     #[serde(rename = "override", default)]
     pub overrides: Vec<Spanned<RawOverride>>,
 }
@@ -59,6 +60,12 @@ pub(crate) struct RawCredentials {
     pub source: Option<Spanned<String>>,
     pub min_interval_secs: Option<Spanned<i64>>,
     pub check_sender: Option<Spanned<bool>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFirewall {
+    pub windows_disable_blocking_rules: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

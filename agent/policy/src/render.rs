@@ -98,6 +98,12 @@ pub(crate) fn to_effective_toml(p: &Policy) -> String {
         s.credential_min_interval_secs
     );
     let _ = writeln!(out, "check_sender = {}", s.credential_check_sender);
+    let _ = writeln!(out, "\n[firewall]");
+    let _ = writeln!(
+        out,
+        "windows_disable_blocking_rules = {}",
+        s.windows_disable_blocking_rules
+    );
     for o in &s.overrides {
         let mut m = Vec::new();
         if let Some(c) = o.client {
@@ -189,6 +195,16 @@ pub(crate) fn explain(p: &Policy) -> String {
     row(
         "credentials.check_sender".into(),
         s.credential_check_sender.to_string(),
+    );
+    row(
+        "firewall.windows_disable_blocking_rules".into(),
+        if s.windows_disable_blocking_rules {
+            "true (an exception may disable the block rules that stop it; undo re-enables them)"
+                .to_string()
+        } else {
+            "false (block rules are left alone and named; the exception is only recommended)"
+                .to_string()
+        },
     );
 
     let key_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);

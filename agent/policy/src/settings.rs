@@ -133,6 +133,7 @@ pub(crate) struct Settings {
     pub credential_source: CredentialSource,
     pub credential_min_interval_secs: u64,
     pub credential_check_sender: bool,
+    pub windows_disable_blocking_rules: bool,
 }
 
 impl Default for Settings {
@@ -157,6 +158,7 @@ impl Default for Settings {
             credential_source: CredentialSource::None,
             credential_min_interval_secs: 86_400,
             credential_check_sender: true,
+            windows_disable_blocking_rules: false,
         }
     }
 }

@@ -1094,6 +1094,27 @@ fn parse_never_panics_on_random_input() {
     assert!(accepted > 0);
 }
 
+// ---------------------------------------------------------------- [firewall]
+
+#[test]
+fn windows_block_rules_are_left_alone_unless_the_policy_says_otherwise() {
+    for p in [Policy::embedded_default(), accept("")] {
+        assert!(!p.windows_disable_blocking_rules());
+    }
+    let p = accept("[firewall]\nwindows_disable_blocking_rules = true\n");
+    assert!(p.windows_disable_blocking_rules());
+}
+
+#[test]
+fn a_misspelt_firewall_key_is_an_error_with_its_position() {
+    let (line, column, message, _) = reject("[firewall]\nwindows_disable_blocking_rule = true\n");
+    assert_eq!((line, column), (2, 1), "{message}");
+    assert!(
+        message.contains("windows_disable_blocking_rule"),
+        "{message}"
+    );
+}
+
 // ---------------------------------------------------------------- [credentials]
 
 #[test]
