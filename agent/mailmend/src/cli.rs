@@ -66,6 +66,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Before removing mailmend: delete every firewall rule it ever added (and nothing else),
+    /// and say how many; the package's removal script runs this
+    Uninstall {
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate or show the policy
     Policy {
         #[command(subcommand)]

@@ -446,6 +446,48 @@ pub fn rollback(s: &Settings, fix_id: &str, json_out: bool) -> anyhow::Result<u8
     Ok(exit::HEALTHY)
 }
 
+/// `mailmend uninstall`: removes every firewall rule the agent added on this machine (each is
+/// tagged with its fix id; rules of anyone else are never touched) and audits how many. Run by
+/// the package's removal script, so that no exception outlives the agent. Other changes (a
+/// client's port, a flushed cache, a renewed ticket) are the user's settings now and stay.
+pub fn uninstall(s: &Settings, json_out: bool) -> anyhow::Result<u8> {
+    let removed = mailmend_actions::remove_all_mailmend_rules();
+    let (status, message) = match &removed {
+        Ok(n) => (
+            exit::HEALTHY,
+            format!("removed {n} firewall rule(s) that mailmend had added"),
+        ),
+        Err(e) => (
+            exit::COULD_NOT_CHECK,
+            format!("could not remove mailmend's firewall rules: {e}"),
+        ),
+    };
+    // The audit is best effort here: an uninstall must not stop at a missing state directory.
+    match open_state(s).and_then(|st| Ok(AuditLog::open(&st.audit_dir())?)) {
+        Ok(mut audit) => {
+            audit.append(Event {
+                kind: EventKind::Rollback,
+                message: message.clone(),
+                ..Event::default()
+            })?;
+        }
+        Err(e) => tracing::warn!("uninstall not audited: {e:#}"),
+    }
+    if json_out {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "version": JSON_VERSION,
+                "removed_rules": removed.as_ref().ok(),
+                "message": message,
+            }))?
+        );
+    } else {
+        println!("{message}");
+    }
+    Ok(status)
+}
+
 pub fn policy_check(file: &Path) -> anyhow::Result<u8> {
     match Policy::load(file) {
         Ok(p) => {

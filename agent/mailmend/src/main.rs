@@ -103,6 +103,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Command::Run => commands::run_service(settings).await,
             Command::Audit { command } => commands::audit(&settings, command),
             Command::Rollback { fix_id, json } => commands::rollback(&settings, &fix_id, json),
+            Command::Uninstall { json } => commands::uninstall(&settings, json),
             Command::Policy { command } => commands::policy(&settings, command),
             Command::Plugins { command } => commands::plugins(&settings, command),
             Command::Service { .. } => unreachable!("handled before the runtime starts"),

@@ -239,6 +239,37 @@ fn a_local_nftables_drop_of_993_gets_an_exception_that_rollback_removes() {
 }
 
 #[test]
+fn uninstall_removes_every_exception_the_agent_added_and_nothing_else() {
+    let s = Scenario::with_policy(&HEALTHY, AUTO_FIREWALL);
+    s.lab.nft_client("tcp dport 993 drop").unwrap();
+    s.lab.nft_client("tcp dport 465 drop").unwrap();
+    let blocked_ruleset = client_ruleset(&s);
+    let (_, fix, text) = s.fix();
+    let applied = reports(&fix, "firewall.blocked_locally")
+        .into_iter()
+        .filter(|r| r["outcome"] == "applied")
+        .count();
+    assert_eq!(applied, 2, "one exception per blocked port\n{text}");
+    assert!(s.incoming_works() && s.outgoing_works());
+
+    let (status, out, text) = s.mailmend(&["uninstall", "--json"]);
+    assert_eq!(status, Some(0), "{text}");
+    assert_eq!(out["removed_rules"], 2, "{text}");
+    // Exactly the admin's rules are left: the exceptions are gone, the drops are untouched.
+    assert_eq!(client_ruleset(&s), blocked_ruleset);
+    assert!(!s.incoming_works());
+    let audit = s.audit();
+    assert!(
+        audit.iter().any(|r| r["kind"] == "rollback"
+            && r["message"].as_str().unwrap_or("").contains("removed 2")),
+        "{audit:#?}"
+    );
+    // A second uninstall finds nothing of the agent's left.
+    let (_, again, text) = s.mailmend(&["uninstall", "--json"]);
+    assert_eq!(again["removed_rules"], 0, "{text}");
+}
+
+#[test]
 fn a_local_nftables_reject_of_587_is_excepted_for_the_mail_host_only() {
     let tb = Tb {
         smtp_port: 587,
