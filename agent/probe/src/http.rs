@@ -63,7 +63,9 @@ pub enum UrlError {
 impl HttpsUrl {
     /// Parses an absolute `https://host[:port][/path][?query][#fragment]` URL.
     pub fn parse(url: &str) -> Result<HttpsUrl, UrlError> {
-        if url.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        // A URL on the wire is ASCII without spaces or controls; anything else (a Unicode space
+        // such as U+0085, an unencoded non-ASCII path) would end up raw in the request line.
+        if url.bytes().any(|b| b <= b' ' || b >= 0x7f) {
             return Err(UrlError::BadCharacters);
         }
         let rest = match url.get(..8) {
@@ -88,7 +90,7 @@ impl HttpsUrl {
     /// The URL a `Location` header names, relative to this one.
     pub fn join(&self, location: &str) -> Result<HttpsUrl, UrlError> {
         let location = location.trim();
-        if location.bytes().any(|b| b < b' ' || b == 0x7f) {
+        if location.bytes().any(|b| b < b' ' || b >= 0x7f) {
             return Err(UrlError::BadCharacters);
         }
         if location.contains("://") {
@@ -1035,5 +1037,23 @@ mod tests {
         let text = String::from_utf8(request_bytes(&req, &url)).unwrap();
         assert!(text.starts_with("POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: autodiscover.example.com:8443\r\n"));
         assert!(text.ends_with("Content-Length: 4\r\n\r\n<x/>"));
+    }
+
+    #[test]
+    fn a_url_with_a_unicode_space_or_raw_non_ascii_is_refused() {
+        // Found by the http_response fuzz target: U+0085 (NEL) passed the ASCII-only check.
+        for url in [
+            "https://example.com/a\u{85}b",
+            "https://example.com/caf\u{e9}",
+            "https://ex\u{e4}mple.com/",
+        ] {
+            assert_eq!(
+                HttpsUrl::parse(url),
+                Err(UrlError::BadCharacters),
+                "{url:?}"
+            );
+        }
+        let base = HttpsUrl::parse("https://example.com/x").unwrap();
+        assert_eq!(base.join("/a\u{85}b"), Err(UrlError::BadCharacters));
     }
 }
