@@ -79,13 +79,19 @@ x86_64-w64-mingw32-gcc -shared -O2 -Wall -Wextra -Werror -o "$SHIM" \
     tests/windows/processprng.c tests/windows/processprng.def -lbcrypt
 
 say "creating the Wine prefix $WINEPREFIX"
-# Keep the wineserver up between commands: when it exits on its own (a few seconds after the
-# last ordinary process) it kills the services it runs without a Stop control, which would
-# look like an agent that does not stop gracefully. Started before anything else runs in the
-# prefix: -p cannot be applied to a server that already runs.
 mkdir -p "$WINEPREFIX"
-wineserver -p
 "$WINE" wineboot --init >/dev/null 2>&1
+# Creating a prefix leaves two services.exe running, two service control managers that each
+# answer some calls (a service created through one is missing from the other): restart the
+# session so that one runs. Keep the new wineserver up between commands (-p): when it exits on
+# its own, a few seconds after the last ordinary process, it kills the services it runs
+# without a Stop control, which would look like an agent that does not stop gracefully. The
+# session's system processes are started with output to /dev/null, so that none of them holds
+# the output of a later command open.
+wineserver -k
+wineserver -w
+wineserver -p
+"$WINE" wineboot >/dev/null 2>&1
 WINE_SYS32="$WINEPREFIX/drive_c/windows/system32"
 [ -d "$WINE_SYS32" ] || {
     echo "windows-leg.sh: wineboot made no system32 in $WINEPREFIX" >&2

@@ -352,6 +352,8 @@ impl Gate {
             return refuse(NotAttempted::NoCredential);
         };
         let _one_at_a_time = self.busy.lock().await;
+        // Off unix the ledger lock is `()` (see `store::lock`).
+        #[cfg_attr(not(unix), allow(clippy::let_unit_value))]
         let _lock = match store::lock(state_dir) {
             Ok(Some(lock)) => lock,
             Ok(None) => return refuse(NotAttempted::Busy),

@@ -13,6 +13,16 @@ use windows_service::service::{ServiceAccess, ServiceState};
 use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mailmend");
+
+/// The two tests never overlap: Wine's service control manager lets any process that calls
+/// StartServiceCtrlDispatcher while a service start is pending take that service's control
+/// pipe (Windows checks the process id), so a console `mailmend run` starting at the same time
+/// as the service could be taken for it.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
 const EVENT_SOURCE_KEY: &str = r"SYSTEM\CurrentControlSet\Services\EventLog\Application\mailmend";
 
 fn mailmend(args: &[&str]) -> String {
@@ -40,6 +50,7 @@ fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
 
 #[test]
 fn the_service_installs_starts_stops_gracefully_and_uninstalls() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let state_arg = state.to_str().unwrap();
@@ -115,6 +126,7 @@ fn the_service_installs_starts_stops_gracefully_and_uninstalls() {
 
 #[test]
 fn run_started_from_a_console_runs_without_the_service_control_manager() {
+    let _serial = one_at_a_time();
     // `mailmend run` outside the service control manager must not fail on the dispatcher: it
     // runs in the console. A second instance on the same state directory then refuses to
     // start, which shows the first one got as far as holding the lock.

@@ -1,6 +1,9 @@
 //! Discovery of aerc accounts: sections, schemes, version-dependent `smtp://`, findings about
 //! ambiguous or unverified security, unreadable files and homes.
 
+// Some imports serve only the unix-only tests (symlinks, owners by uid).
+#![cfg_attr(not(unix), allow(unused_imports))]
+
 mod common;
 
 use common::{by_key, crlf, fixture, home, with_accounts, write};

@@ -1,6 +1,9 @@
 //! Discovery over several homes: which file msmtp reads, defaults and inheritance, unreadable
 //! files and secrets.
 
+// Some imports serve only the unix-only tests (symlinks, owners by uid).
+#![cfg_attr(not(unix), allow(unused_imports))]
+
 mod common;
 
 use common::{crlf, fixture, home, home_with, write, CANARY, EVAL_CANARY};
@@ -272,6 +275,9 @@ fn msmtp_is_never_reported_as_running() {
     }
 }
 
+// Unix only: the test makes its account's user the file's owner by uid, which Windows does not
+// have; the Windows leg leaves it out.
+#[cfg(unix)]
 #[test]
 fn credential_reads_the_applying_password_and_never_runs_passwordeval() {
     let tmp = tempfile::tempdir().unwrap();
@@ -305,6 +311,9 @@ fn credential_reads_the_applying_password_and_never_runs_passwordeval() {
     assert!(!serde_json::to_string(&d).unwrap().contains(CANARY));
 }
 
+// Unix only: the test makes its account's user the file's owner by uid, which Windows does not
+// have; the Windows leg leaves it out.
+#[cfg(unix)]
 #[test]
 fn credential_follows_msmtp_inheritance_of_password_lines() {
     let tmp = tempfile::tempdir().unwrap();
@@ -336,6 +345,9 @@ fn credential_follows_msmtp_inheritance_of_password_lines() {
     assert_eq!(get("e"), None);
 }
 
+// Unix only: the test makes its account's user the file's owner by uid, which Windows does not
+// have; the Windows leg leaves it out.
+#[cfg(unix)]
 #[test]
 fn credential_of_a_vanished_or_broken_file_is_none() {
     let tmp = tempfile::tempdir().unwrap();
@@ -354,6 +366,7 @@ fn credential_of_a_vanished_or_broken_file_is_none() {
     assert!(MsmtpAdapter.credential(&a, Role::Outgoing).is_none());
 }
 
+#[cfg(unix)]
 /// The account as the agent sees it for a real user: the owner of its file. (The test homes'
 /// user names are not users of this machine.)
 fn as_file_owner(mut a: mailmend_core::Account) -> mailmend_core::Account {
@@ -365,6 +378,7 @@ fn as_file_owner(mut a: mailmend_core::Account) -> mailmend_core::Account {
     a
 }
 
+#[cfg(unix)]
 /// The same account as seen for another user: its file is not theirs.
 fn as_other_user(mut a: mailmend_core::Account) -> mailmend_core::Account {
     a = as_file_owner(a);

@@ -1,6 +1,9 @@
 //! Discovery over homes: start-up files, `source` includes (relative, `~`, cycles, depth,
 //! outside the home), account grouping and scoping, security rules, unreadable files.
 
+// Some imports serve only the unix-only tests (symlinks, owners by uid).
+#![cfg_attr(not(unix), allow(unused_imports))]
+
 mod common;
 
 use common::{ann, by_key, canonical, crlf, fixture, home, rene, write};

@@ -114,6 +114,9 @@ set smtp_url = \"smtp://y:CANARY-url-pass-3e8b@smtp.example.org:587/\" smtp_pass
     // debug form is not for logs, and the executor never logs it.
 }
 
+// Unix only: the test makes its account's user the file's owner by uid, which Windows does not
+// have; the Windows leg leaves it out.
+#[cfg(unix)]
 #[test]
 fn credential_reads_the_password_mutt_would_use_and_runs_nothing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -148,6 +151,9 @@ fn credential_reads_the_password_mutt_would_use_and_runs_nothing() {
     assert_clean(&serde_json::to_string(&again).unwrap());
 }
 
+// Unix only: the test makes its account's user the file's owner by uid, which Windows does not
+// have; the Windows leg leaves it out.
+#[cfg(unix)]
 #[test]
 fn credential_prefers_the_url_password_and_never_expands_commands() {
     let tmp = tempfile::tempdir().unwrap();
@@ -182,6 +188,7 @@ set smtp_url = \"smtp://z@smtp.example.org:587/\" smtp_pass=`pass show smtp`\n",
     );
 }
 
+#[cfg(unix)]
 /// The account as the agent sees it for a real user: the owner of its file. (The test homes'
 /// user names are not users of this machine.)
 fn as_file_owner(mut a: mailmend_core::Account) -> mailmend_core::Account {
@@ -193,6 +200,7 @@ fn as_file_owner(mut a: mailmend_core::Account) -> mailmend_core::Account {
     a
 }
 
+#[cfg(unix)]
 /// The same account as seen for another user: its file is not theirs.
 fn as_other_user(mut a: mailmend_core::Account) -> mailmend_core::Account {
     a = as_file_owner(a);
