@@ -65,7 +65,7 @@ impl HttpsUrl {
     pub fn parse(url: &str) -> Result<HttpsUrl, UrlError> {
         // A URL on the wire is ASCII without spaces or controls; anything else (a Unicode space
         // such as U+0085, an unencoded non-ASCII path) would end up raw in the request line.
-        if url.bytes().any(|b| b <= b' ' || b >= 0x7f) {
+        if url.bytes().any(|b| !(b'!'..0x7f).contains(&b)) {
             return Err(UrlError::BadCharacters);
         }
         let rest = match url.get(..8) {
@@ -90,7 +90,7 @@ impl HttpsUrl {
     /// The URL a `Location` header names, relative to this one.
     pub fn join(&self, location: &str) -> Result<HttpsUrl, UrlError> {
         let location = location.trim();
-        if location.bytes().any(|b| b < b' ' || b >= 0x7f) {
+        if location.bytes().any(|b| !(b' '..0x7f).contains(&b)) {
             return Err(UrlError::BadCharacters);
         }
         if location.contains("://") {
