@@ -266,6 +266,10 @@ struct SharedProbes<'a> {
     inner: &'a RealProber,
     probes: Mutex<HashMap<ProbeTarget, Arc<OnceCell<ProbeReport>>>>,
     resolves: Mutex<HashMap<String, Arc<OnceCell<DnsReport>>>>,
+    /// The authoritative answers: the connectivity diagnostic (is a moved server reachable?)
+    /// and the DNS diagnostic (is the cache stale?) both ask for a failed endpoint's host, and
+    /// the walk to the zone's servers is several round trips.
+    authoritative: Mutex<HashMap<String, Arc<OnceCell<DnsReport>>>>,
     discoveries: Mutex<HashMap<DiscoveryKey, Arc<OnceCell<DiscoveredSettings>>>>,
     /// The login gate and the adapters that know the clients' passwords; `None`: no logins.
     logins: Option<(&'a Gate, &'a [Box<dyn ClientAdapter>])>,
@@ -277,6 +281,7 @@ impl<'a> SharedProbes<'a> {
             inner,
             probes: Mutex::new(HashMap::new()),
             resolves: Mutex::new(HashMap::new()),
+            authoritative: Mutex::new(HashMap::new()),
             discoveries: Mutex::new(HashMap::new()),
             logins: None,
         }
@@ -333,7 +338,12 @@ impl Prober for SharedProbes<'_> {
     }
 
     fn resolve_authoritative<'a>(&'a self, host: &'a str) -> BoxFuture<'a, DnsReport> {
-        self.inner.resolve_authoritative(host)
+        Box::pin(async move {
+            let c = cell(&self.authoritative, &host.to_string());
+            c.get_or_init(|| self.inner.resolve_authoritative(host))
+                .await
+                .clone()
+        })
     }
 
     fn local_firewall<'a>(&'a self, addr: IpAddr, port: u16) -> BoxFuture<'a, FirewallVerdict> {
@@ -386,7 +396,7 @@ impl Prober for SharedProbes<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mailmend_core::{Protocol, Security};
+    use mailmend_core::{DnsOutcome, Protocol, Security};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[tokio::test]
@@ -423,5 +433,53 @@ mod tests {
         let fresh = SharedProbes::new(&real);
         fresh.probe(&target).await;
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    /// Regression: the connectivity and DNS diagnostics each walked to the zone's authoritative
+    /// servers for the same failed host, so a broken account paid that walk (three round trips
+    /// or more) twice, one after the other.
+    #[tokio::test]
+    async fn diagnostics_of_one_account_share_one_authoritative_walk() {
+        // A name server that refuses everything: each walk asks it once and then gives up, so
+        // the datagrams it receives count the walks.
+        let server = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = server.local_addr().unwrap();
+        let queries = Arc::new(AtomicUsize::new(0));
+        let counter = queries.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            while let Ok((n, from)) = server.recv_from(&mut buf).await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                if n >= 12 {
+                    // The query's id and question, flagged as a response with rcode REFUSED.
+                    let mut reply = buf[..n].to_vec();
+                    reply[2] |= 0x80;
+                    reply[3] = (reply[3] & 0xf0) | 5;
+                    let _ = server.send_to(&reply, from).await;
+                }
+            }
+        });
+        let real = RealProber::new(ProbeConfig::default())
+            .unwrap()
+            .with_name_servers(vec![addr]);
+        let shared = SharedProbes::new(&real);
+        let host = "imap.example.test";
+        let (a, b) = tokio::join!(
+            shared.resolve_authoritative(host),
+            shared.resolve_authoritative(host)
+        );
+        let c = shared.resolve_authoritative(host).await;
+        assert_eq!(a, b);
+        assert_eq!(a, c);
+        assert!(
+            matches!(a.outcome, DnsOutcome::ResolverUnreachable { .. }),
+            "a refusing server is unreachable for the walk: {a:?}"
+        );
+        let one_walk = queries.load(Ordering::SeqCst);
+        assert!(one_walk >= 1, "the walk asked the name server");
+
+        // A new diagnosis walks again: a re-check after a fix must see the zone as it is now.
+        SharedProbes::new(&real).resolve_authoritative(host).await;
+        assert_eq!(queries.load(Ordering::SeqCst), 2 * one_walk);
     }
 }
