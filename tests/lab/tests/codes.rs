@@ -8,7 +8,7 @@
 //! Codes tested by other files: settings.*, firewall.blocked_locally,
 //! kerberos.ticket_expiring, dns.nxdomain, dns.stale_cache, tls.certificate_expired,
 //! tls.certificate_self_signed and tls.name_mismatch (scenarios.rs), dns.resolver_unreachable
-//! (resolver.rs).
+//! (resolver.rs), autodiscover.not_found (exchange.rs).
 
 mod common;
 
