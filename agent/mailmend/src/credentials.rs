@@ -352,8 +352,6 @@ impl Gate {
             return refuse(NotAttempted::NoCredential);
         };
         let _one_at_a_time = self.busy.lock().await;
-        // Off unix the ledger lock is `()` (see `store::lock`).
-        #[cfg_attr(not(unix), allow(clippy::let_unit_value))]
         let _lock = match store::lock(state_dir) {
             Ok(Some(lock)) => lock,
             Ok(None) => return refuse(NotAttempted::Busy),
@@ -496,11 +494,19 @@ mod store {
         }
     }
 
-    /// Without advisory locks, only the in-process lock serialises logins.
-    #[cfg(not(unix))]
-    pub fn lock(dir: &Path) -> io::Result<Option<()>> {
-        let _ = dir.join(LOCK_FILE);
-        Ok(Some(()))
+    /// Windows: a byte-range lock as for the agent's instance lock; the system releases it
+    /// when the handle closes, also after a crash. Without it, a `mailmend check` started by an
+    /// admin while the service runs could read the ledger before the service's attempt is
+    /// written, and log in a second time.
+    #[cfg(windows)]
+    pub fn lock(dir: &Path) -> io::Result<Option<std::fs::File>> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(dir.join(LOCK_FILE))?;
+        Ok(crate::service::try_lock_range(&file)?.then_some(file))
     }
 }
 
@@ -754,12 +760,12 @@ mod tests {
                 .permissions()
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
-            let first = store::lock(dir.path()).unwrap();
-            assert!(first.is_some());
-            assert!(store::lock(dir.path()).unwrap().is_none());
-            drop(first);
-            assert!(store::lock(dir.path()).unwrap().is_some());
         }
+        let first = store::lock(dir.path()).unwrap();
+        assert!(first.is_some());
+        assert!(store::lock(dir.path()).unwrap().is_none());
+        drop(first);
+        assert!(store::lock(dir.path()).unwrap().is_some());
     }
 
     #[test]

@@ -60,7 +60,7 @@ pub struct InstanceLock {
 const LOCK_OFFSET: u64 = 1 << 40;
 
 #[cfg(windows)]
-fn try_lock_range(file: &File) -> std::io::Result<bool> {
+pub(crate) fn try_lock_range(file: &File) -> std::io::Result<bool> {
     use std::os::windows::io::AsRawHandle;
     use windows_sys::Win32::Foundation::ERROR_LOCK_VIOLATION;
     use windows_sys::Win32::Storage::FileSystem::{
