@@ -285,6 +285,38 @@ fn a_notification_reaches_the_users_notification_server_as_that_user() {
     assert!(wait_for(Duration::from_secs(5), || {
         printed_notifications(&printed.lock().unwrap()).len() == 2
     }));
+
+    // What the executor calls: the account's own user is notified...
+    let mine = notifier
+        .apply_for_user("fx-test", &notify_action("third, for nobody"), "nobody")
+        .unwrap();
+    assert_eq!(mine["uid"], NOBODY);
+    assert!(wait_for(Duration::from_secs(5), || {
+        printed_notifications(&printed.lock().unwrap()).len() == 3
+    }));
+    // ...and an account of another OS user (one with no session here) is not shown in this
+    // session: the message stays in the audit log. Regression: every logged-in user was told
+    // about any account on the computer.
+    match notifier.apply_for_user("fx-test", &notify_action("for daemon"), "daemon") {
+        Err(PerformError::Unavailable(m)) => {
+            assert!(m.contains("daemon has no session bus"), "{m}");
+            assert!(m.contains("audit log"), "{m}");
+        }
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+    match notifier.apply_for_user("fx-test", &notify_action("for a ghost"), "no-such-user-x") {
+        Err(PerformError::Unavailable(m)) => assert!(m.contains("no-such-user-x"), "{m}"),
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+    // Give a wrongly sent notification time to arrive before counting.
+    std::thread::sleep(Duration::from_millis(500));
+    let text = printed.lock().unwrap().clone();
+    let got = printed_notifications(&text);
+    assert_eq!(got.len(), 3, "{text}");
+    assert!(
+        !text.contains("for daemon") && !text.contains("for a ghost"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -53,6 +53,20 @@ pub trait Performer: Send + Sync {
     /// Makes the change; `fix_id` tags whatever it creates so that undo finds exactly that.
     /// Returns a description of the new state for the audit record.
     fn apply(&self, fix_id: &str, action: &Action) -> Result<serde_json::Value, PerformError>;
+    /// Makes the change for one OS user only: `notify_user` shows the message in the session of
+    /// the account's owner and nobody else's (on a shared computer, another user must not read
+    /// about this account). The executor passes the account's user, taken from the client
+    /// adapter, never from the plugin that proposed the action. Performers that change the
+    /// machine, not a session, keep this default.
+    fn apply_for_user(
+        &self,
+        fix_id: &str,
+        action: &Action,
+        os_user: &str,
+    ) -> Result<serde_json::Value, PerformError> {
+        let _ = os_user;
+        self.apply(fix_id, action)
+    }
     /// Restores the snapshot. Idempotent: recovery may call it for a change that never happened.
     fn undo(
         &self,
@@ -420,10 +434,12 @@ impl Executor {
                 // login screen, a service with no console user) the message stays where it always
                 // goes, the audit log and `check`'s output, and the outcome says which happened.
                 let how = match host.performer(p.action) {
-                    Some(performer) => match performer.apply("", p.action) {
-                        Ok(_) => "on the desktop and in the audit log".to_string(),
-                        Err(e) => format!("in the audit log and check output only ({e})"),
-                    },
+                    Some(performer) => {
+                        match performer.apply_for_user("", p.action, &p.account.os_user) {
+                            Ok(_) => "on the desktop and in the audit log".to_string(),
+                            Err(e) => format!("in the audit log and check output only ({e})"),
+                        }
+                    }
                     None => "in the audit log and check output".to_string(),
                 };
                 Ok((

@@ -501,10 +501,30 @@ async fn the_user_is_notified_at_most_once_a_day_per_problem() {
     );
 }
 
-/// A desktop that shows notifications, or has no user session when `session` is false.
+/// A desktop that shows notifications, or has no user session when `session` is false. It
+/// records whom each message was shown to: `*` when the executor asked for everyone's sessions.
 struct Desktop {
     session: bool,
     shown: std::sync::Mutex<Vec<String>>,
+}
+
+impl Desktop {
+    fn show(
+        &self,
+        action: &Action,
+        to: &str,
+    ) -> Result<serde_json::Value, mailmend_executor::PerformError> {
+        if !self.session {
+            return Err(mailmend_executor::PerformError::Unavailable(
+                "no user session".into(),
+            ));
+        }
+        let Action::NotifyUser { message, .. } = action else {
+            unreachable!("handles() admits only notify_user")
+        };
+        self.shown.lock().unwrap().push(format!("{to}: {message}"));
+        Ok(serde_json::Value::Null)
+    }
 }
 
 impl mailmend_executor::Performer for Desktop {
@@ -522,16 +542,15 @@ impl mailmend_executor::Performer for Desktop {
         _fix_id: &str,
         action: &Action,
     ) -> Result<serde_json::Value, mailmend_executor::PerformError> {
-        if !self.session {
-            return Err(mailmend_executor::PerformError::Unavailable(
-                "no user session".into(),
-            ));
-        }
-        let Action::NotifyUser { message, .. } = action else {
-            unreachable!("handles() admits only notify_user")
-        };
-        self.shown.lock().unwrap().push(message.clone());
-        Ok(serde_json::Value::Null)
+        self.show(action, "*")
+    }
+    fn apply_for_user(
+        &self,
+        _fix_id: &str,
+        action: &Action,
+        os_user: &str,
+    ) -> Result<serde_json::Value, mailmend_executor::PerformError> {
+        self.show(action, os_user)
     }
     fn undo(
         &self,
@@ -585,8 +604,9 @@ async fn a_notification_reaches_the_desktop_once_and_falls_back_without_a_sessio
     assert_eq!(again.outcome, Outcome::Skipped);
     assert_eq!(
         *with_session.desktop.shown.lock().unwrap(),
-        vec!["auth.failed needs you".to_string()],
-        "shown once, not again the same day"
+        vec!["alice: auth.failed needs you".to_string()],
+        "shown once, not again the same day, and only to the account's own user (regression: \
+         every logged-in user was told about any account)"
     );
 
     let no_session = DesktopHost {

@@ -175,6 +175,24 @@ impl Performer for Notifier {
         Ok(json!({ "session_uids": uids, "undo": "a notification cannot be taken back" }))
     }
 
+    fn apply_for_user(
+        &self,
+        fix_id: &str,
+        action: &Action,
+        os_user: &str,
+    ) -> Result<Value, PerformError> {
+        if os_user.trim().is_empty() {
+            return self.apply(fix_id, action);
+        }
+        let n = notification_or_error(action)?;
+        match self.notify_os_user(os_user, &n) {
+            // A home that belongs to no OS user (a copied profile, a test home) has no session:
+            // the message stays in the audit log, as for a user who is not logged in.
+            Err(PerformError::Failed(e)) => Err(no_session(&e)),
+            other => other,
+        }
+    }
+
     fn apply(&self, fix_id: &str, action: &Action) -> Result<Value, PerformError> {
         let _ = fix_id;
         let n = notification_or_error(action)?;

@@ -2,8 +2,8 @@
 //! in the console user's context (`launchctl asuser <uid> sudo -u <user>`).
 
 use super::{
-    macos_notify_command, no_session, notification_or_error, parse_console_uid, Notification,
-    PERFORMER_NAME,
+    macos_notify_command, no_session, notification_or_error, parse_console_uid, same_user,
+    Notification, PERFORMER_NAME,
 };
 use crate::exec::{find_program, run_or_fail, Cmd};
 use mailmend_core::Action;
@@ -74,6 +74,26 @@ impl Performer for Notifier {
         let (uid, user) = Notifier::console_user()?
             .ok_or_else(|| no_session("nobody is logged in at the console"))?;
         Ok(json!({ "uid": uid, "user": user, "undo": "a notification cannot be taken back" }))
+    }
+
+    fn apply_for_user(
+        &self,
+        fix_id: &str,
+        action: &Action,
+        os_user: &str,
+    ) -> Result<Value, PerformError> {
+        if os_user.trim().is_empty() {
+            return self.apply(fix_id, action);
+        }
+        let n = notification_or_error(action)?;
+        let (uid, user) = Notifier::console_user()?
+            .ok_or_else(|| no_session("nobody is logged in at the console"))?;
+        if !same_user(os_user, &user) {
+            return Err(no_session(&format!(
+                "{user} is at the console, not {os_user}"
+            )));
+        }
+        self.send(uid, &user, &n)
     }
 
     fn apply(&self, fix_id: &str, action: &Action) -> Result<Value, PerformError> {

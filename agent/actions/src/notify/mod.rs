@@ -21,9 +21,12 @@
 //! which by the diagnostics' rule never holds a secret; control characters are removed and the
 //! length is bounded, so that a hostile server name cannot forge extra lines of a dialog.
 //!
-//! `Action::NotifyUser` names the account, not its OS user, so the performer notifies every
-//! logged-in user (on a laptop: its one user); on Linux `Notifier::notify_os_user` targets one
-//! user for a caller that knows it.
+//! Whom: the executor calls `apply_for_user` with the account's OS user (from the client
+//! adapter, never from the plugin that proposed the message), and only that user's session is
+//! notified: on a shared computer another user must not read about this account. Linux finds
+//! that user's session bus; Windows and macOS notify the console session only when its user is
+//! the account's ([`same_user`]); otherwise the message stays in the audit log. `apply` without
+//! a user (an account with no known OS user) notifies every logged-in user, as before.
 
 #[cfg(target_os = "linux")]
 mod linux;
@@ -78,6 +81,18 @@ pub fn notification_for(action: &Action) -> Option<Notification> {
         }
         _ => None,
     }
+}
+
+/// Whether the user of a session, as the system names it (`alice`, `CORP\\alice`), is the
+/// account's OS user, as the client adapter found it. Windows and macOS user names do not
+/// depend on case, and a Windows session may carry its domain; an empty name is nobody.
+pub fn same_user(os_user: &str, session_user: &str) -> bool {
+    let bare = |name: &str| -> String {
+        let name = name.trim();
+        name.rsplit('\\').next().unwrap_or(name).to_lowercase()
+    };
+    let (a, b) = (bare(os_user), bare(session_user));
+    !a.is_empty() && a == b
 }
 
 /// Removes control characters (a newline is kept, other line breaks and tabs become spaces),
@@ -280,6 +295,20 @@ pub fn notification_or_error(action: &Action) -> Result<Notification, PerformErr
 mod tests {
     use super::*;
     use mailmend_core::AccountId;
+
+    #[test]
+    fn the_console_user_is_the_accounts_user_only_by_name_whatever_the_case_or_domain() {
+        assert!(same_user("alice", "alice"));
+        assert!(same_user("Alice", "ALICE"));
+        assert!(same_user("alice", "CORP\\alice"));
+        assert!(same_user("CORP\\Alice", "alice"));
+        assert!(!same_user("alice", "bob"));
+        assert!(!same_user("alice", "alice2"));
+        assert!(!same_user("alice", "alice\\bob"));
+        // Nobody is nobody's user: an empty name never matches.
+        assert!(!same_user("", ""));
+        assert!(!same_user(" ", "CORP\\"));
+    }
 
     fn action(message: &str) -> Action {
         Action::NotifyUser {
