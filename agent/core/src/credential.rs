@@ -159,7 +159,9 @@ pub enum SenderCheck {
     Accepted {
         sender: String,
     },
-    /// Refused, typically 550 5.7.1 / 553 5.7.1: this login may not send as this address.
+    /// Refused, typically 550 5.7.1 / 553 5.7.1: this login may not send as this address. The
+    /// reply is the answer to `MAIL FROM`, or, when the server refused only once a recipient was
+    /// named, `RCPT TO:<sender>: ` and the answer to that.
     Rejected {
         sender: String,
         reply: String,

@@ -1,6 +1,7 @@
 //! One lockout-safe login: over a verified encrypted connection only, a single attempt (IMAP
 //! `AUTHENTICATE PLAIN` or `LOGIN`, POP3 `AUTH PLAIN` or `USER`/`PASS`, SMTP `AUTH PLAIN` or
-//! `LOGIN`), an optional SMTP `MAIL FROM` check without `DATA`, then logout; and the pure
+//! `LOGIN`), an optional SMTP sender check (`MAIL FROM` and `RCPT TO` the sender, never `DATA`),
+//! then logout; and the pure
 //! translation of what servers answer into a [`LoginOutcome`].
 //!
 //! Encryption is enforced by types: the commands that carry the credential take a
@@ -84,8 +85,16 @@ pub fn imap_login_outcome(status: ImapStatus, text: &str) -> LoginOutcome {
     let code = imap_response_code(text).map(|(c, _)| c);
     match code.as_deref() {
         Some("EXPIRED") => LoginOutcome::PasswordExpired,
-        Some("CONTACTADMIN") => LoginOutcome::Locked,
-        Some("UNAVAILABLE") | Some("INUSE") | Some("LIMIT") => LoginOutcome::TemporaryFailure,
+        // Dovecot puts every administrator's refusal text (passdb `nologin` with a `reason`)
+        // under CONTACTADMIN, also "application-specific password required": the words tell
+        // which; without telling words it is an account the administrator closed.
+        Some("CONTACTADMIN") => by_words(text).unwrap_or(LoginOutcome::Locked),
+        // SERVERBUG (RFC 5530): the server failed, not the credential (Dovecot as a proxy says
+        // so when its back end refuses the forwarded login). Taking it for a refusal would
+        // remember a right password as wrong and never try it again.
+        Some("UNAVAILABLE") | Some("INUSE") | Some("LIMIT") | Some("SERVERBUG") => {
+            LoginOutcome::TemporaryFailure
+        }
         Some("PRIVACYREQUIRED") => LoginOutcome::EncryptionRequired,
         Some("AUTHENTICATIONFAILED") | Some("AUTHORIZATIONFAILED") => {
             by_words(text).unwrap_or(LoginOutcome::Rejected)
@@ -149,6 +158,35 @@ pub fn smtp_sender_outcome(code: u16, sender: &str, reply: String) -> SenderChec
     match code {
         200..=299 => SenderCheck::Accepted { sender },
         500..=599 => SenderCheck::Rejected { sender, reply },
+        _ => SenderCheck::Inconclusive { sender, reply },
+    }
+}
+
+/// Whether a reply text speaks of the sender, outside any `<address>` it quotes (an address
+/// may itself contain the word).
+fn says_sender(reply: &str) -> bool {
+    let mut outside = String::with_capacity(reply.len());
+    let mut depth = 0usize;
+    for c in reply.chars() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth = depth.saturating_sub(1),
+            c if depth == 0 => outside.push(c),
+            _ => {}
+        }
+    }
+    outside.to_ascii_lowercase().contains("sender")
+}
+
+/// How a server answered `RCPT TO:<sender>` after accepting `MAIL FROM:<sender>`. Servers that
+/// delay their restrictions to the recipient (Postfix's default `smtpd_delay_reject = yes`)
+/// refuse a sender the login does not own only here; a refusal counts against the sender only
+/// when it says so, since a recipient can be refused for reasons of its own.
+pub fn smtp_recipient_outcome(code: u16, sender: &str, reply: String) -> SenderCheck {
+    let sender = sender.to_string();
+    match code {
+        200..=299 => SenderCheck::Accepted { sender },
+        500..=599 if says_sender(&reply) => SenderCheck::Rejected { sender, reply },
         _ => SenderCheck::Inconclusive { sender, reply },
     }
 }
@@ -777,17 +815,13 @@ async fn smtp_login(s: &mut Secured<'_>, m: Mechanism, request: &LoginRequest) -
     }
 }
 
-/// `MAIL FROM:<sender>` after a successful SMTP login, then `RSET`: no mail is ever sent.
-async fn check_sender(
+/// Sends one SMTP command and reads its reply, as a sanitised `code text` line.
+async fn smtp_step(
     s: &mut Secured<'_>,
-    sender: &str,
-    request: &LoginRequest,
-) -> Option<SenderCheck> {
-    let secret = request.secret.expose();
-    let write = s
-        .conn
-        .write_line(&format!("MAIL FROM:<{sender}>"), s.conn.step_deadline())
-        .await;
+    command: &str,
+    secret: &[u8],
+) -> Result<(u16, String), String> {
+    let write = s.conn.write_line(command, s.conn.step_deadline()).await;
     let reply = match write {
         Ok(()) => {
             let until = s.conn.step_deadline();
@@ -796,30 +830,47 @@ async fn check_sender(
         Err(e) => Err(StepError::Conn(e)),
     };
     match reply {
-        Ok(reply) => {
-            let text = sanitise(
+        Ok(reply) => Ok((
+            reply.code,
+            sanitise(
                 &format!("{} {}", reply.code, reply.texts.join(" ")),
                 secret,
                 &[],
-            );
-            if (200..300).contains(&reply.code) {
-                // Undo the transaction before QUIT; the answer does not matter.
-                if s.conn
-                    .write_line("RSET", s.conn.step_deadline())
-                    .await
-                    .is_ok()
-                {
-                    let until = s.conn.step_deadline();
-                    let _ = smtp_reply(&mut s.conn, until).await;
-                }
-            }
-            Some(smtp_sender_outcome(reply.code, sender, text))
-        }
-        Err(e) => Some(SenderCheck::Inconclusive {
-            sender: sender.to_string(),
-            reply: sanitise(&format!("no usable answer: {e}"), secret, &[]),
-        }),
+            ),
+        )),
+        Err(e) => Err(sanitise(&format!("no usable answer: {e}"), secret, &[])),
     }
+}
+
+/// `MAIL FROM:<sender>` and `RCPT TO:<sender>` after a successful SMTP login, then `RSET`: no
+/// `DATA`, so no mail is ever sent. The recipient step is there because many servers judge
+/// the sender only when a recipient is named.
+async fn check_sender(
+    s: &mut Secured<'_>,
+    sender: &str,
+    request: &LoginRequest,
+) -> Option<SenderCheck> {
+    let secret = request.secret.expose();
+    let inconclusive = |reply: String| SenderCheck::Inconclusive {
+        sender: sender.to_string(),
+        reply,
+    };
+    let (code, text) = match smtp_step(s, &format!("MAIL FROM:<{sender}>"), secret).await {
+        Ok(answer) => answer,
+        Err(e) => return Some(inconclusive(e)),
+    };
+    if !(200..300).contains(&code) {
+        return Some(smtp_sender_outcome(code, sender, text));
+    }
+    let rcpt = format!("RCPT TO:<{sender}>");
+    let outcome = match smtp_step(s, &rcpt, secret).await {
+        // The reply names the command, so that the evidence says where the refusal came.
+        Ok((code, text)) => smtp_recipient_outcome(code, sender, format!("{rcpt}: {text}")),
+        Err(e) => return Some(inconclusive(e)),
+    };
+    // Undo the transaction before QUIT; the answer does not matter.
+    let _ = smtp_step(s, "RSET", secret).await;
+    Some(outcome)
 }
 
 #[cfg(test)]
@@ -857,6 +908,21 @@ mod tests {
             LoginOutcome::PasswordExpired
         );
         assert_eq!(no("[CONTACTADMIN] Account disabled"), LoginOutcome::Locked);
+        // Dovecot's wording for a passdb `nologin` without a reason, and with one.
+        assert_eq!(
+            no("[CONTACTADMIN] Login disabled for this user"),
+            LoginOutcome::Locked
+        );
+        assert_eq!(
+            no("[CONTACTADMIN] Application-specific password required: create one at https://id.example.com"),
+            LoginOutcome::AppPasswordRequired,
+            "regression: every CONTACTADMIN was taken for a locked account"
+        );
+        assert_eq!(
+            no("[SERVERBUG] Account is temporarily unavailable."),
+            LoginOutcome::TemporaryFailure,
+            "regression: SERVERBUG was taken for a wrong password, and the right one never retried"
+        );
         assert_eq!(
             no("[UNAVAILABLE] Temporary authentication failure"),
             LoginOutcome::TemporaryFailure
@@ -959,6 +1025,50 @@ mod tests {
             pop3_login_outcome(true, "Logged in."),
             LoginOutcome::Accepted
         );
+    }
+
+    #[test]
+    fn a_sender_refused_only_at_the_recipient_is_rejected_and_a_refused_recipient_is_not() {
+        // Postfix with smtpd_delay_reject = yes (its default) and reject_sender_login_mismatch.
+        let postfix = "553 5.7.1 <sales@example.com>: Sender address rejected: not owned by user alice@example.com";
+        assert!(matches!(
+            smtp_recipient_outcome(553, "sales@example.com", postfix.into()),
+            SenderCheck::Rejected { .. }
+        ));
+        assert!(matches!(
+            smtp_recipient_outcome(250, "a@b", "250 2.1.5 Ok".into()),
+            SenderCheck::Accepted { .. }
+        ));
+        // The recipient's own problems say nothing about the sender.
+        assert!(matches!(
+            smtp_recipient_outcome(
+                550,
+                "a@b",
+                "550 5.1.1 <a@b>: Recipient address rejected: User unknown".into()
+            ),
+            SenderCheck::Inconclusive { .. }
+        ));
+        // An address that contains the word is not a reason.
+        assert!(matches!(
+            smtp_recipient_outcome(
+                550,
+                "sender@b",
+                "550 5.1.1 <sender@b>: Recipient address rejected: User unknown".into()
+            ),
+            SenderCheck::Inconclusive { .. }
+        ));
+        assert!(matches!(
+            smtp_recipient_outcome(554, "a@b", "554 5.7.1 <a@b>: Relay access denied".into()),
+            SenderCheck::Inconclusive { .. }
+        ));
+        assert!(matches!(
+            smtp_recipient_outcome(
+                450,
+                "a@b",
+                "450 4.7.1 <a@b>: Sender address rejected: try later".into()
+            ),
+            SenderCheck::Inconclusive { .. }
+        ));
     }
 
     #[test]

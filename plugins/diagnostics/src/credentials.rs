@@ -215,7 +215,11 @@ pub(crate) fn findings(
         .with_evidence(Evidence::new(
             "smtp.mail_from",
             target,
-            format!("MAIL FROM:<{sender}>: {reply}"),
+            if reply.starts_with("RCPT TO:") {
+                reply.clone()
+            } else {
+                format!("MAIL FROM:<{sender}>: {reply}")
+            },
         ));
         out.push(f.proposing(notify(
             codes::SMTP_SENDER_REJECTED,

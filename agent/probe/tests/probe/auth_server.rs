@@ -47,7 +47,7 @@ pub enum After {
 }
 
 /// A mail server that logs in: greeting, capabilities, STARTTLS, then the scripted answer to
-/// the credential; `MAIL FROM`, `RSET`, `QUIT`/`LOGOUT` are answered too. It records every line.
+/// the credential; `MAIL FROM`, `RCPT TO`, `RSET`, `QUIT`/`LOGOUT` are answered too. It records every line.
 #[derive(Clone)]
 pub struct AuthServer {
     pub speak: Speak,
@@ -56,6 +56,8 @@ pub struct AuthServer {
     pub after: After,
     /// The answer to `MAIL FROM`.
     pub mail_from: String,
+    /// The answer to `RCPT TO`.
+    pub rcpt_to: String,
     pub log: Arc<Mutex<Vec<String>>>,
     pub connections: Arc<Mutex<usize>>,
 }
@@ -68,6 +70,7 @@ impl AuthServer {
             caps: caps.iter().map(|s| s.to_string()).collect(),
             after: After::Reply(reply.iter().map(|s| s.to_string()).collect()),
             mail_from: "250 2.1.0 Ok".into(),
+            rcpt_to: "250 2.1.5 Ok".into(),
             log: Arc::new(Mutex::new(Vec::new())),
             connections: Arc::new(Mutex::new(0)),
         }
@@ -276,6 +279,7 @@ impl AuthServer {
                 }
                 (Speak::Pop3, "USER") => vec!["+OK send PASS".into()],
                 (Speak::Smtp, "MAIL") => vec![self.mail_from.clone()],
+                (Speak::Smtp, "RCPT") => vec![self.rcpt_to.clone()],
                 (Speak::Smtp, "RSET") => vec!["250 2.0.0 Ok".into()],
                 (Speak::Imap, "LOGOUT") => {
                     Self::send(&mut conn, &["* BYE".into(), format!("{tag} OK bye")]).await?;

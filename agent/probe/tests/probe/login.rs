@@ -264,13 +264,42 @@ async fn smtp_plain_is_accepted_and_the_sender_checked_without_data() {
         .collect();
     assert_eq!(
         verbs,
-        ["EHLO", "STARTTLS", "EHLO", "AUTH", "MAIL", "RSET", "QUIT", "<closed>"]
+        ["EHLO", "STARTTLS", "EHLO", "AUTH", "MAIL", "RCPT", "RSET", "QUIT", "<closed>"]
     );
     assert!(lines.contains(&"MAIL FROM:<ann@example.com>".to_string()));
+    // The only recipient named is the sender itself, and nothing is ever sent.
+    assert!(lines.contains(&"RCPT TO:<ann@example.com>".to_string()));
     assert!(!lines.iter().any(|l| l.eq_ignore_ascii_case("DATA")));
-    assert!(!lines
-        .iter()
-        .any(|l| l.to_ascii_uppercase().starts_with("RCPT")));
+}
+
+/// Regression: Postfix's default `smtpd_delay_reject = yes` refuses a sender the login does not
+/// own at `RCPT TO`, not at `MAIL FROM`, so a check that stopped at `MAIL FROM` never saw it.
+#[tokio::test]
+async fn smtp_sender_refused_only_at_the_recipient_is_reported() {
+    let pki = Pki::new();
+    let mut server = AuthServer::new(
+        Speak::Smtp,
+        Offer::Implicit(pki.ca.leaf(&["localhost"]).acceptor()),
+        &["AUTH PLAIN"],
+        &["235 2.7.0 ok"],
+    );
+    server.rcpt_to =
+        "553 5.7.1 <ann@example.com>: Sender address rejected: not owned by user ann".into();
+    let r = login(&pki, &server, Protocol::Smtp, Security::Tls).await;
+    assert_eq!(r.outcome, LoginOutcome::Accepted);
+    match &r.sender {
+        Some(SenderCheck::Rejected { sender, reply }) => {
+            assert_eq!(sender, "ann@example.com");
+            assert!(
+                reply.starts_with("RCPT TO:<ann@example.com>: 553 5.7.1 "),
+                "{reply}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let lines = server.settled().await;
+    assert!(lines.iter().any(|l| l == "RSET"), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.eq_ignore_ascii_case("DATA")));
 }
 
 #[tokio::test]
