@@ -20,7 +20,7 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-PACKAGES="dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-gssapi postfix unbound nsd krb5-kdc
+PACKAGES="dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-gssapi dovecot-auth-lua postfix unbound nsd krb5-kdc
 krb5-admin-server krb5-user nftables iptables openssl swaks libnet-ssleay-perl isync msmtp curl
 dnsutils nginx-light iproute2 dbus libglib2.0-bin dunst xvfb"
 

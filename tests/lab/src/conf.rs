@@ -196,6 +196,20 @@ pub fn dovecot_users(users: &[User]) -> String {
         .collect()
 }
 
+/// Dovecot's passwd-file with `fields` as the passdb extra fields of the user `login`
+/// (`nologin`, `reason=…`), or without that user at all when `fields` is `None` (another passdb
+/// then answers for them).
+pub fn dovecot_users_with_fields(users: &[User], login: &str, fields: Option<&str>) -> String {
+    users
+        .iter()
+        .filter_map(|u| match (u.login == login, fields) {
+            (false, _) => Some(format!("{}:{{PLAIN}}{}::::::\n", u.login, u.password)),
+            (true, Some(f)) => Some(format!("{}:{{PLAIN}}{}::::::{f}\n", u.login, u.password)),
+            (true, None) => None,
+        })
+        .collect()
+}
+
 /// Postfix main.cf: example.com delivered to Dovecot over LMTP, TLS everywhere it is asked
 /// for, SASL through Dovecot only where master.cf enables it. Never put a `# comment` after a
 /// value: Postfix would make it part of the value.

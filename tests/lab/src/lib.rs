@@ -1949,6 +1949,99 @@ impl Drop for Lab {
     }
 }
 
+// ---- Credential faults on the server side (tests/lab/tests/auth_replies.rs) ----
+
+impl Lab {
+    /// Rewrites Dovecot's passwd-file with `fields` as `user`'s passdb extra fields (e.g.
+    /// `nologin`: the account is disabled, the right password is refused), or without `user`
+    /// when `fields` is `None`, so that a passdb added with `reconfigure_dovecot` answers for
+    /// them. `Some("")` puts the lab's line back. Returns once Dovecot will read the new file:
+    /// passwd-file looks at the file at most once a second.
+    pub fn set_passdb_fields(&self, user: &User, fields: Option<&str>) -> Result<()> {
+        let l = &self.layout;
+        let path = l.p("dovecot/users");
+        let new = l.p("dovecot/users.new");
+        sys::write_file(
+            &new,
+            &conf::dovecot_users_with_fields(&USERS, user.login, fields),
+            0o644,
+        )?;
+        // A new inode, so that no lookup ever reads a half-written file.
+        fs::rename(&new, &path)?;
+        thread::sleep(Duration::from_millis(1100));
+        Ok(())
+    }
+
+    /// Writes a Postfix lookup table (`texthash:` syntax) into the lab's Postfix configuration
+    /// directory and returns its path, for `reconfigure_postfix` lines such as
+    /// `smtpd_sender_login_maps = texthash:<path>`. The file is backdated (LAB-NOTES 4).
+    pub fn write_postfix_table(&self, name: &str, text: &str) -> Result<PathBuf> {
+        let path = self.layout.postfix_conf().join(name);
+        sys::write_file(&path, text, 0o644)?;
+        sys::backdate(&path)?;
+        Ok(path)
+    }
+
+    /// Runs Postfix with the lab's main.cf where each `(parameter, value)` replaces the lab's
+    /// own line (or is added), unlike `reconfigure_postfix`, which can only add parameters: a
+    /// parameter given twice makes every Postfix process warn through postlogd, which then
+    /// blocks on its own socket and smtpd stops greeting. Returns once the master reloaded.
+    /// `restore_postfix` undoes it.
+    pub fn replace_postfix_params(&self, params: &[(&str, &str)]) -> Result<()> {
+        let l = &self.layout;
+        let mut text: String = conf::postfix_main(l)
+            .lines()
+            .filter(|line| {
+                let key = line.split('=').next().unwrap_or_default().trim();
+                !params.iter().any(|(k, _)| *k == key)
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        text.push_str("# ---- replaced by Lab::replace_postfix_params ----\n");
+        for (k, v) in params {
+            text.push_str(&format!("{k} = {v}\n"));
+        }
+        let main_cf = l.postfix_conf().join("main.cf");
+        sys::write_file(&main_cf, &text, 0o644)?;
+        sys::backdate(&main_cf)?;
+        let check = sys::output_with_input(
+            Command::new("postconf")
+                .arg("-c")
+                .arg(l.postfix_conf())
+                .arg("-n"),
+            None,
+        )?;
+        if !check.status.success() || !check.stderr_text().trim().is_empty() {
+            bail!(
+                "postconf complains about the configuration: {}",
+                check.describe()
+            );
+        }
+        let log = l.logs().join("postfix.log");
+        let reloads = || {
+            fs::read_to_string(&log)
+                .map(|t| t.matches("reload -- version").count())
+                .unwrap_or(0)
+        };
+        let before = reloads();
+        let master = self
+            .daemon_pids()
+            .into_iter()
+            .find(|(n, _)| n == "postfix")
+            .map(|(_, p)| p)
+            .ok_or_else(|| anyhow!("postfix is not running"))?;
+        sys::signal(master, libc::SIGHUP);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while reloads() == before {
+            if Instant::now() >= deadline {
+                bail!("Postfix did not log a reload; log:\n{}", self.logs_tail(20));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+}
+
 /// Prints how long a step took when MAILMEND_LAB_TRACE is set, to find slow start-up steps.
 fn trace(what: &str, since: Instant) {
     if env_flag("MAILMEND_LAB_TRACE") {
