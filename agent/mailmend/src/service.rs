@@ -4,9 +4,8 @@
 //! - a configuration file changed (inotify through notify, debounced): the accounts stored in
 //!   that file; a file that holds no known account, a new client directory or lost events:
 //!   everything;
-//! - the network changed (rtnetlink on Linux, IP Helper notifications on Windows; absent on
-//!   macOS, where the periodic check covers it): everything, at most once per
-//!   [`watch::NETWORK_PASS_EVERY`];
+//! - the network changed (rtnetlink on Linux, IP Helper notifications on Windows, the routing
+//!   socket on macOS): everything, at most once per [`watch::NETWORK_PASS_EVERY`];
 //! - a Kerberos ticket of a GSSAPI account is about to expire: those accounts (only when the
 //!   prober can read credential caches; otherwise the periodic check covers them);
 //! - the policy interval elapsed (with jitter, so that a fleet does not probe in step):

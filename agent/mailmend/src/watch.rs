@@ -1,6 +1,7 @@
 //! What wakes `mailmend run`: file events on the mail clients' configuration (notify, inotify on
-//! Linux), network changes (rtnetlink on Linux), a periodic timer and Kerberos ticket expiry,
-//! and the pure scheduling that turns bursts of those into a bounded number of fix passes.
+//! Linux), network changes (rtnetlink on Linux, the IP Helper's notifications on Windows, the
+//! routing socket on macOS), a periodic timer and Kerberos ticket expiry, and the pure
+//! scheduling that turns bursts of those into a bounded number of fix passes.
 //!
 //! Nothing here polls: every wait is on a kernel event or a timer set for a known deadline.
 //! The scheduling types take the current time as an argument, so that tests drive them with an
@@ -499,8 +500,7 @@ impl FsWatch {
 }
 
 /// Route and address changes from the kernel (Linux rtnetlink). Windows has its own
-/// notifications ([`NetWatch`]); macOS has none yet: there, network changes are noticed by the
-/// periodic check only.
+/// notifications ([`NetWatch`]); macOS has the routing socket (`route_socket`).
 #[cfg(any(target_os = "linux", test))]
 // Elsewhere only the parser's tests use it.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
@@ -705,8 +705,63 @@ pub mod netlink {
     }
 }
 
+/// Route, address and interface changes from the macOS routing socket (`PF_ROUTE`): the pure
+/// parser and state; the socket itself is in [`NetWatch`].
+#[cfg(any(target_os = "macos", test))]
+// Elsewhere only the parser's tests use it.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+pub mod route_socket;
+
+// The parser's numbers and layouts, checked against the libc crate's Darwin definitions
+// wherever the crate is compiled for macOS (the parser itself is tested on Linux).
+#[cfg(target_os = "macos")]
+const _: () = {
+    use route_socket as rs;
+    use std::mem::{offset_of, size_of};
+    assert!(size_of::<libc::rt_msghdr>() == rs::RT_MSGHDR_LEN);
+    assert!(size_of::<libc::ifa_msghdr>() == rs::IFA_MSGHDR_LEN);
+    assert!(size_of::<libc::if_msghdr>() == rs::IF_MSGHDR_LEN);
+    assert!(offset_of!(libc::rt_msghdr, rtm_index) == rs::RTM_INDEX_AT);
+    assert!(offset_of!(libc::rt_msghdr, rtm_flags) == rs::RTM_FLAGS_AT);
+    assert!(offset_of!(libc::rt_msghdr, rtm_addrs) == rs::RTM_ADDRS_AT);
+    assert!(offset_of!(libc::rt_msghdr, rtm_errno) == rs::RTM_ERRNO_AT);
+    assert!(offset_of!(libc::ifa_msghdr, ifam_addrs) == rs::IFM_ADDRS_AT);
+    assert!(offset_of!(libc::ifa_msghdr, ifam_flags) == rs::IFM_FLAGS_AT);
+    assert!(offset_of!(libc::ifa_msghdr, ifam_index) == rs::IFM_INDEX_AT);
+    assert!(offset_of!(libc::if_msghdr, ifm_addrs) == rs::IFM_ADDRS_AT);
+    assert!(offset_of!(libc::if_msghdr, ifm_flags) == rs::IFM_FLAGS_AT);
+    assert!(offset_of!(libc::if_msghdr, ifm_index) == rs::IFM_INDEX_AT);
+    assert!(libc::RTM_VERSION == rs::RTM_VERSION as i32);
+    assert!(libc::RTM_ADD == rs::RTM_ADD as i32);
+    assert!(libc::RTM_DELETE == rs::RTM_DELETE as i32);
+    assert!(libc::RTM_CHANGE == rs::RTM_CHANGE as i32);
+    assert!(libc::RTM_GET == rs::RTM_GET as i32);
+    assert!(libc::RTM_NEWADDR == rs::RTM_NEWADDR as i32);
+    assert!(libc::RTM_DELADDR == rs::RTM_DELADDR as i32);
+    assert!(libc::RTM_IFINFO == rs::RTM_IFINFO as i32);
+    assert!(libc::RTF_HOST == rs::RTF_HOST as i32);
+    assert!(libc::RTF_DYNAMIC == rs::RTF_DYNAMIC as i32);
+    assert!(libc::RTF_LLINFO == rs::RTF_LLINFO as i32);
+    assert!(libc::RTF_WASCLONED == rs::RTF_WASCLONED as i32);
+    assert!(libc::RTF_LOCAL == rs::RTF_LOCAL as i32);
+    assert!(libc::RTF_BROADCAST == rs::RTF_BROADCAST as i32);
+    assert!(libc::RTF_MULTICAST == rs::RTF_MULTICAST as i32);
+    assert!(libc::RTF_IFSCOPE == rs::RTF_IFSCOPE as i32);
+    assert!(libc::RTA_DST == 1 << rs::RTAX_DST);
+    assert!(libc::RTA_GATEWAY == 1 << rs::RTAX_GATEWAY);
+    assert!(libc::RTA_NETMASK == 1 << rs::RTAX_NETMASK);
+    assert!(libc::RTA_IFA == 1 << rs::RTAX_IFA);
+    assert!(libc::RTAX_MAX as usize == rs::RTAX_MAX);
+    assert!(libc::IFF_UP == rs::IFF_UP as i32);
+    assert!(libc::IFF_RUNNING == rs::IFF_RUNNING as i32);
+    assert!(libc::AF_INET == rs::AF_INET as i32);
+    assert!(libc::AF_INET6 == rs::AF_INET6 as i32);
+    assert!(libc::AF_LINK == rs::AF_LINK as i32);
+};
+
 /// Network change notifications: a netlink socket on Linux; on Windows the IP Helper's unicast
-/// address and route change callbacks (NotifyUnicastIpAddressChange, NotifyRouteChange2).
+/// address and route change callbacks (NotifyUnicastIpAddressChange, NotifyRouteChange2); on
+/// macOS the routing socket (`PF_ROUTE`: addresses, routes, interfaces going up or down).
 pub struct NetWatch {
     #[cfg(windows)]
     win: win_net::Notifications,
@@ -720,11 +775,16 @@ pub struct NetWatch {
     dumping: Option<u32>,
     #[cfg(target_os = "linux")]
     buf: Vec<u8>,
+    #[cfg(target_os = "macos")]
+    route: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
+    #[cfg(target_os = "macos")]
+    route_state: route_socket::NetState,
+    #[cfg(target_os = "macos")]
+    route_buf: Vec<u8>,
 }
 
 impl NetWatch {
-    /// Opens the netlink socket and asks for the current addresses and routes. Other systems
-    /// get `Unsupported`.
+    /// Opens the netlink socket and asks for the current addresses and routes.
     #[cfg(target_os = "linux")]
     pub fn open() -> std::io::Result<NetWatch> {
         use nix::sys::socket::{
@@ -763,12 +823,69 @@ impl NetWatch {
         })
     }
 
-    #[cfg(not(any(target_os = "linux", windows)))]
+    /// Opens the routing socket, then reads the current interfaces, addresses and routes
+    /// (`sysctl` dumps) as the state that later messages are compared with. Opening first
+    /// means nothing is missed: a message about something the dump already shows is no change.
+    #[cfg(target_os = "macos")]
+    pub fn open() -> std::io::Result<NetWatch> {
+        use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+        use nix::sys::socket::{setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType};
+        use std::os::fd::AsRawFd;
+        // Darwin's socket(2) takes neither SOCK_CLOEXEC nor SOCK_NONBLOCK: set both afterwards.
+        let fd = socket(AddressFamily::Route, SockType::Raw, SockFlag::empty(), None)?;
+        fcntl(fd.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+        fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+        // The default 8 KiB fills when a VPN installs dozens of routes at once, and the kernel
+        // drops what does not fit without telling; a failure here only keeps the default.
+        if let Err(e) = setsockopt(&fd, sockopt::RcvBuf, &(256 * 1024)) {
+            tracing::debug!("routing socket receive buffer unchanged: {e}");
+        }
+        // SAFETY: the OwnedFd is moved into the AsyncFd, which owns it until it is dropped, so
+        // the descriptor stays open and refers to this socket for the AsyncFd's whole life.
+        let route = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+        }
+        .map_err(std::io::Error::from)?;
+        let mut w = NetWatch {
+            route,
+            route_state: route_socket::NetState::default(),
+            // One message per read; the largest possible (eight 255-byte sockaddrs) is 2140.
+            route_buf: vec![0; 4096],
+        };
+        w.load_route_state();
+        Ok(w)
+    }
+
+    #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
     pub fn open() -> std::io::Result<NetWatch> {
         Err(std::io::Error::new(
             std::io::ErrorKind::Unsupported,
-            "network change events are only implemented on Linux and Windows",
+            "network change events are only implemented on Linux, Windows and macOS",
         ))
+    }
+
+    /// Starts the state over from the kernel's interface list and routing table. A dump that
+    /// cannot be read leaves that part empty: its first refresh then counts as one change.
+    #[cfg(target_os = "macos")]
+    fn load_route_state(&mut self) {
+        self.route_state = route_socket::NetState::default();
+        for (what, name) in [
+            (libc::NET_RT_IFLIST, "interface list"),
+            (libc::NET_RT_DUMP, "routing table"),
+        ] {
+            match route_dump(what) {
+                Ok(buf) => {
+                    for msg in route_socket::parse(&buf) {
+                        self.route_state.apply(msg);
+                    }
+                }
+                Err(e) => tracing::warn!("cannot read the {name}: {e}"),
+            }
+        }
+        tracing::debug!(
+            "network state: {} addresses, routes and interfaces",
+            self.route_state.len()
+        );
     }
 
     #[cfg(target_os = "linux")]
@@ -848,10 +965,116 @@ impl NetWatch {
         self.win.changed().await
     }
 
-    #[cfg(not(any(target_os = "linux", windows)))]
+    /// Returns when an address or a route was added, changed or removed, or an interface
+    /// holding an address went up or down.
+    #[cfg(target_os = "macos")]
+    pub async fn changed(&mut self) -> std::io::Result<()> {
+        use nix::sys::socket::{recv, MsgFlags};
+        use std::os::fd::AsRawFd;
+        loop {
+            let got = {
+                let mut guard = self.route.readable().await?;
+                let buf = &mut self.route_buf;
+                guard.try_io(|fd| {
+                    recv(fd.get_ref().as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT)
+                        .map_err(std::io::Error::from)
+                })
+            };
+            let n = match got {
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    // Messages were lost: our view is stale, so start over and count it as a
+                    // change.
+                    self.load_route_state();
+                    return Ok(());
+                }
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Ok(Err(e)) => return Err(e),
+                Err(_would_block) => continue,
+            };
+            let mut changed = false;
+            for msg in route_socket::parse(&self.route_buf[..n]) {
+                let default = matches!(
+                    &msg,
+                    route_socket::Msg::RouteSet { route, .. } | route_socket::Msg::RouteRemoved(route)
+                        if route.is_default()
+                );
+                let this = self.route_state.apply(msg);
+                if this && default {
+                    tracing::debug!("the default route changed");
+                }
+                changed |= this;
+            }
+            if changed {
+                return Ok(());
+            }
+        }
+    }
+
+    #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
     pub async fn changed(&mut self) -> std::io::Result<()> {
         std::future::pending().await
     }
+}
+
+/// The largest routing-table or interface dump read (a laptop's is a few KiB).
+#[cfg(target_os = "macos")]
+const MAX_ROUTE_DUMP: usize = 4 << 20;
+
+/// One `sysctl` dump of the routing socket's messages (`NET_RT_IFLIST` or `NET_RT_DUMP`, every
+/// family), in the same format the socket delivers.
+#[cfg(target_os = "macos")]
+fn route_dump(what: libc::c_int) -> std::io::Result<Vec<u8>> {
+    let mut mib = [libc::CTL_NET, libc::PF_ROUTE, 0, libc::AF_UNSPEC, what, 0];
+    // The table may grow between asking for the size and reading: try again a few times.
+    for _ in 0..4 {
+        let mut len: libc::size_t = 0;
+        // SAFETY: `mib` holds the 6 names passed; a null buffer asks for the size only, which
+        // is written to `len`.
+        let rc = unsafe {
+            libc::sysctl(
+                mib.as_mut_ptr(),
+                6,
+                std::ptr::null_mut(),
+                &mut len,
+                std::ptr::null_mut(),
+                0,
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if len > MAX_ROUTE_DUMP {
+            return Err(std::io::Error::other(format!(
+                "dump of {len} bytes is too large"
+            )));
+        }
+        let mut buf = vec![0u8; len + len / 4 + 1024];
+        let mut got: libc::size_t = buf.len();
+        // SAFETY: `buf` is writable for `got` bytes; the kernel writes at most that many and
+        // sets `got` to what it wrote.
+        let rc = unsafe {
+            libc::sysctl(
+                mib.as_mut_ptr(),
+                6,
+                buf.as_mut_ptr().cast(),
+                &mut got,
+                std::ptr::null_mut(),
+                0,
+            )
+        };
+        if rc == 0 {
+            buf.truncate(got);
+            return Ok(buf);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::ENOMEM) {
+            return Err(e);
+        }
+    }
+    Err(std::io::Error::other(
+        "the table kept growing while it was read",
+    ))
 }
 
 /// The Windows side of [`NetWatch`].
