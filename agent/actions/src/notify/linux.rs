@@ -2,8 +2,8 @@
 //! session bus, sent by `gdbus call` (or `notify-send`) run as that user.
 
 use super::{
-    gdbus_notify_args, no_session, notification_or_error, notify_send_args, parse_gdbus_reply,
-    runtime_dir_uid, Notification, SessionBus, PERFORMER_NAME,
+    gdbus_notify_args, no_session, notification_for_user, notification_or_error, notify_send_args,
+    parse_gdbus_reply, runtime_dir_uid, Notification, SessionBus, PERFORMER_NAME,
 };
 use crate::exec::{find_program, run_or_fail, Cmd};
 use mailmend_core::Action;
@@ -181,10 +181,9 @@ impl Performer for Notifier {
         action: &Action,
         os_user: &str,
     ) -> Result<Value, PerformError> {
-        if os_user.trim().is_empty() {
+        let Some(n) = notification_for_user(action, os_user)? else {
             return self.apply(fix_id, action);
-        }
-        let n = notification_or_error(action)?;
+        };
         match self.notify_os_user(os_user, &n) {
             // A home that belongs to no OS user (a copied profile, a test home) has no session:
             // the message stays in the audit log, as for a user who is not logged in.

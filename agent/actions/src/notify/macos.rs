@@ -2,8 +2,8 @@
 //! in the console user's context (`launchctl asuser <uid> sudo -u <user>`).
 
 use super::{
-    macos_notify_command, no_session, notification_or_error, parse_console_uid, same_user,
-    Notification, PERFORMER_NAME,
+    macos_notify_command, no_session, notification_for_user, notification_or_error,
+    parse_console_uid, same_user, Notification, PERFORMER_NAME,
 };
 use crate::exec::{find_program, run_or_fail, Cmd};
 use mailmend_core::Action;
@@ -82,10 +82,9 @@ impl Performer for Notifier {
         action: &Action,
         os_user: &str,
     ) -> Result<Value, PerformError> {
-        if os_user.trim().is_empty() {
+        let Some(n) = notification_for_user(action, os_user)? else {
             return self.apply(fix_id, action);
-        }
-        let n = notification_or_error(action)?;
+        };
         let (uid, user) = Notifier::console_user()?
             .ok_or_else(|| no_session("nobody is logged in at the console"))?;
         if !same_user(os_user, &user) {

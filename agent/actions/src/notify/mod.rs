@@ -281,6 +281,18 @@ pub fn no_session(detail: &str) -> PerformError {
     ))
 }
 
+/// The notification of a `notify_user` action meant for `os_user`; `None` when the account has
+/// no known OS user, for which `apply` notifies every session.
+pub fn notification_for_user(
+    action: &Action,
+    os_user: &str,
+) -> Result<Option<Notification>, PerformError> {
+    if os_user.trim().is_empty() {
+        return Ok(None);
+    }
+    notification_or_error(action).map(Some)
+}
+
 /// The action's text, or the error for an action this performer does not handle.
 pub fn notification_or_error(action: &Action) -> Result<Notification, PerformError> {
     notification_for(action).ok_or_else(|| {

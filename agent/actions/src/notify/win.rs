@@ -2,7 +2,8 @@
 //! `WTSSendMessageW`, which a service in session 0 may send; it does not wait for the answer.
 
 use super::{
-    no_session, notification_or_error, same_user, utf16, Notification, APP_NAME, PERFORMER_NAME,
+    no_session, notification_for_user, notification_or_error, same_user, utf16, Notification,
+    APP_NAME, PERFORMER_NAME,
 };
 use mailmend_core::Action;
 use mailmend_executor::{PerformError, Performer};
@@ -114,10 +115,9 @@ impl Performer for Notifier {
         action: &Action,
         os_user: &str,
     ) -> Result<Value, PerformError> {
-        if os_user.trim().is_empty() {
+        let Some(n) = notification_for_user(action, os_user)? else {
             return self.apply(fix_id, action);
-        }
-        let n = notification_or_error(action)?;
+        };
         let session =
             Notifier::console_session().ok_or_else(|| no_session("no session at the console"))?;
         let user = Notifier::session_user(session)
