@@ -7,7 +7,7 @@
 //! (challenge-response to cleartext, Kerberos to NTLM) trades security for connectivity, so
 //! neither is ever proposed; the user is told instead.
 
-use mailmend_core::{AuthMethod, Capabilities, Protocol};
+use mailmend_core::{AuthMethod, Capabilities, ProbeReport, Protocol, TlsOutcome};
 
 /// A human name of an authentication method, in the words of the clients' settings dialogs.
 pub fn method_name(method: &AuthMethod) -> String {
@@ -91,6 +91,29 @@ pub fn sends_password_in_clear(
     }
 }
 
+/// Whether the server asks for encryption on a connection that is already encrypted, so that
+/// an account logging in with a password (`method` cleartext or "any") cannot log in at all:
+/// IMAP capabilities read after a verified TLS handshake (implicit TLS, or after STARTTLS) say
+/// `LOGINDISABLED` and offer no password mechanism (`AUTH=PLAIN`, `LOGIN`, nor a
+/// challenge-response one the client could switch to). The usual cause is a TLS terminator in front of
+/// the server that the server does not trust (Dovecot's `login_trusted_networks`), so that it
+/// sees plaintext from a foreign address: the server's fault, not the account's method.
+pub fn asks_for_encryption_over_tls(method: &AuthMethod, report: &ProbeReport) -> bool {
+    let verified = report.target.security.is_encrypted()
+        && matches!(report.tls, Some(TlsOutcome::Established { .. }));
+    let Some(caps) = &report.capabilities else {
+        return false;
+    };
+    if !verified || report.target.protocol != Protocol::Imap || !caps.login_disabled {
+        return false;
+    }
+    // A challenge-response mechanism still takes the password: then the account has a way in
+    // (a cleartext account is offered the switch to it as `auth.method_not_offered`).
+    let password_mechanism =
+        has_mech(caps, &["PLAIN", "LOGIN"]) || offers_challenge_response(Protocol::Imap, caps);
+    matches!(method, AuthMethod::PasswordCleartext | AuthMethod::Any) && !password_mechanism
+}
+
 /// A method of the same family, not weaker than `method`, that the server offers.
 pub fn replacement(
     method: &AuthMethod,
@@ -111,6 +134,7 @@ pub fn replacement(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mailmend_core::Security;
 
     fn caps(mechs: &[&str]) -> Capabilities {
         Capabilities {
@@ -187,6 +211,104 @@ mod tests {
             replacement(&AuthMethod::Ntlm, Protocol::Imap, &everything),
             Some(AuthMethod::Gssapi)
         );
+    }
+
+    fn over(security: Security, tls: bool, caps: Capabilities) -> ProbeReport {
+        use mailmend_core::{DnsOutcome, ProbeTarget, TcpOutcome};
+        let address: std::net::SocketAddr = "10.0.0.1:993".parse().unwrap();
+        ProbeReport {
+            target: ProbeTarget {
+                protocol: Protocol::Imap,
+                host: "imap.example.com".into(),
+                port: 993,
+                security,
+            },
+            dns: DnsOutcome::Resolved {
+                addresses: vec![address.ip()],
+            },
+            tcp: TcpOutcome::Connected { address },
+            tls: tls.then(|| TlsOutcome::Established {
+                version: "TLSv1.3".into(),
+                not_after: None,
+            }),
+            capabilities: Some(caps),
+            protocol_error: None,
+            elapsed_ms: 1,
+        }
+    }
+
+    fn login_disabled(mechs: &[&str]) -> Capabilities {
+        Capabilities {
+            login_disabled: true,
+            ..caps(mechs)
+        }
+    }
+
+    #[test]
+    fn logindisabled_after_verified_tls_asks_for_encryption() {
+        let behind_proxy = over(Security::Tls, true, login_disabled(&[]));
+        for method in [AuthMethod::PasswordCleartext, AuthMethod::Any] {
+            assert!(asks_for_encryption_over_tls(&method, &behind_proxy));
+        }
+        let after_starttls = over(Security::StartTls, true, login_disabled(&[]));
+        assert!(asks_for_encryption_over_tls(
+            &AuthMethod::Any,
+            &after_starttls
+        ));
+    }
+
+    #[test]
+    fn logindisabled_is_no_fault_without_verified_tls() {
+        // Before STARTTLS, LOGINDISABLED is what every careful server says.
+        let plain = over(Security::None, false, login_disabled(&[]));
+        assert!(!asks_for_encryption_over_tls(
+            &AuthMethod::PasswordCleartext,
+            &plain
+        ));
+        let no_handshake = over(Security::Tls, false, login_disabled(&[]));
+        assert!(!asks_for_encryption_over_tls(
+            &AuthMethod::PasswordCleartext,
+            &no_handshake
+        ));
+    }
+
+    #[test]
+    fn a_password_mechanism_or_another_method_is_no_encryption_demand() {
+        let plain = over(Security::Tls, true, login_disabled(&["PLAIN"]));
+        assert!(!asks_for_encryption_over_tls(
+            &AuthMethod::PasswordCleartext,
+            &plain
+        ));
+        // A challenge-response mechanism still takes the password: "any" logs in with it, and
+        // a cleartext account can be switched to it.
+        let cram = over(Security::Tls, true, login_disabled(&["CRAM-MD5"]));
+        assert!(!asks_for_encryption_over_tls(&AuthMethod::Any, &cram));
+        assert!(!asks_for_encryption_over_tls(
+            &AuthMethod::PasswordCleartext,
+            &cram
+        ));
+        // OAuth2 is no password: a cleartext account behind the proxy still cannot log in.
+        let oauth = over(Security::Tls, true, login_disabled(&["XOAUTH2"]));
+        assert!(asks_for_encryption_over_tls(
+            &AuthMethod::PasswordCleartext,
+            &oauth
+        ));
+        // Kerberos without GSSAPI is a method question, not an encryption one.
+        let none = over(Security::Tls, true, login_disabled(&[]));
+        assert!(!asks_for_encryption_over_tls(&AuthMethod::Gssapi, &none));
+        // Without LOGINDISABLED, IMAP LOGIN is offered.
+        let open = over(Security::Tls, true, caps(&[]));
+        assert!(!asks_for_encryption_over_tls(
+            &AuthMethod::PasswordCleartext,
+            &open
+        ));
+    }
+
+    #[test]
+    fn only_imap_says_logindisabled() {
+        let mut pop = over(Security::Tls, true, login_disabled(&[]));
+        pop.target.protocol = Protocol::Pop3;
+        assert!(!asks_for_encryption_over_tls(&AuthMethod::Any, &pop));
     }
 
     #[test]

@@ -18,7 +18,10 @@
 //! `smtp.sender_rejected`) is the credentials diagnostic's, and only for an endpoint that works
 //! as configured over an encrypted connection ([`login_owned`]); every failure before that is
 //! one of the causes above. What a server says before any login (`auth.method_not_offered`,
-//! `security.plaintext_password`) stays the connectivity diagnostic's. Name failures are split the same way: NXDOMAIN, no records and other lookup
+//! `security.plaintext_password`, and `auth.encryption_required` when the capabilities read
+//! after TLS already refuse every password login: IMAP `LOGINDISABLED` with no password
+//! mechanism, where the credentials diagnostic's login is never attempted) stays the
+//! connectivity diagnostic's. Name failures are split the same way: NXDOMAIN, no records and other lookup
 //! failures are the connectivity diagnostic's; a resolver that does not answer is the DNS
 //! diagnostic's (`dns.resolver_unreachable`).
 //!

@@ -146,7 +146,8 @@ pub const SECURITY_TLS_UNAVAILABLE: &str = "security.tls_unavailable";
 
 /// The configured authentication method is not offered by the server on the encrypted
 /// connection (e.g. Kerberos configured but no AUTH=GSSAPI, or SMTP without AUTH while the
-/// account logs in). Fixed by a not weaker method of the same kind when the server offers one;
+/// account logs in). IMAP `LOGINDISABLED` with no password mechanism after TLS is
+/// `auth.encryption_required` instead. Fixed by a not weaker method of the same kind when the server offers one;
 /// otherwise IT must enable the method or give the right one.
 pub const AUTH_METHOD_NOT_OFFERED: &str = "auth.method_not_offered";
 
@@ -171,8 +172,13 @@ pub const AUTH_PASSWORD_EXPIRED: &str = "auth.password_expired";
 pub const AUTH_APP_PASSWORD_REQUIRED: &str = "auth.app_password_required";
 
 /// The server refused to check the password on the verified TLS connection, asking for
-/// encryption (SMTP 530 5.7.0 or 538, IMAP `[PRIVACYREQUIRED]`): a server whose TLS policy
-/// does not match what it offers. Fixed by IT.
+/// encryption (SMTP 530 5.7.0 or 538, IMAP `[PRIVACYREQUIRED]`), or already said so before any
+/// login: IMAP `LOGINDISABLED` with no password mechanism in the capabilities read after TLS
+/// (implicit or STARTTLS), reported by the connectivity diagnostic for an account that logs in
+/// with a password, which then never sends it. A server whose TLS policy does not match what
+/// it offers, typically because a TLS terminator (load balancer, nginx stream, stunnel) in
+/// front of it is not trusted (Dovecot `login_trusted_networks`, the PROXY protocol), so the
+/// server sees plaintext. No client setting fixes it: the user is told; fixed by IT.
 pub const AUTH_ENCRYPTION_REQUIRED: &str = "auth.encryption_required";
 
 /// The server could not check the password now (IMAP `[UNAVAILABLE]`, SMTP 454 4.7.0, POP3

@@ -461,10 +461,42 @@ impl<'a> Check<'a> {
             }
             return Vec::new();
         }
+        // Before the method question: no method of the account's would help here.
+        if auth::asks_for_encryption_over_tls(&self.ep.auth, &report) {
+            return vec![self.encryption_required(&report, &caps)];
+        }
         if auth::offered(&self.ep.auth, self.ep.protocol, &caps) == Some(false) {
             return vec![self.method_not_offered(&report, &caps)];
         }
         Vec::new()
+    }
+
+    /// The server asks for encryption on the verified TLS connection (IMAP `LOGINDISABLED`, no
+    /// password mechanism): no client setting helps and no password is ever sent there, so the
+    /// user is told to ask IT, whose server does not trust what terminates TLS in front of it.
+    fn encryption_required(&self, configured: &ProbeReport, caps: &Capabilities) -> Finding {
+        let code = codes::AUTH_ENCRYPTION_REQUIRED;
+        let summary = format!(
+            "The {} server {} answers LOGINDISABLED with no password login on the verified {} connection on port {}, as if it were unencrypted: {} cannot log in. Usually a TLS proxy or load balancer in front of the server that the server does not trust",
+            self.proto(),
+            self.host(),
+            security_name(self.ep.security),
+            self.ep.port,
+            self.client(),
+        );
+        let message = format!(
+            "The mail server {} refuses every login from {} on its encrypted connection. Please contact your IT helpdesk: the server must trust the TLS proxy in front of it (Dovecot: login_trusted_networks, or the PROXY protocol).",
+            self.host(),
+            self.client(),
+        );
+        self.finding(code, Severity::Error, summary)
+            .with_evidence(text::evidence(configured))
+            .with_evidence(Evidence::new(
+                "imap.capability",
+                text::target_text(&configured.target),
+                format!("CAPABILITY {}", caps.words.join(" ")),
+            ))
+            .proposing(self.notify(code, message))
     }
 
     /// SMTP answers but offers no AUTH to an account that logs in: look for a submission port

@@ -4,7 +4,9 @@
 //! The rule, in order:
 //! 1. Only encrypted pairs are ever tried or proposed: plaintext is never a fix.
 //! 2. A pair must be healthy, and for SMTP of an account that logs in, offer AUTH (port 25 often
-//!    accepts mail without offering logins, which is useless for sending as the user).
+//!    accepts mail without offering logins, which is useless for sending as the user); an IMAP
+//!    pair whose server answers `LOGINDISABLED` with no password mechanism after TLS (an
+//!    untrusted TLS proxy) is no use to a password account either.
 //! 3. Implicit TLS beats STARTTLS (RFC 8314 section 3), even when STARTTLS works on the
 //!    configured port: a 143-set-to-SSL/TLS account with both 993 SSL/TLS and 143 STARTTLS
 //!    working is moved to 993 SSL/TLS (only the port changes, so the finding is
@@ -14,6 +16,7 @@
 //! 5. On other hosts (a moved or mistyped server), hosts are taken in order and the configured
 //!    pair is kept when it works there, so the change stays as small as possible.
 
+use crate::auth;
 use mailmend_core::{
     AuthMethod, Endpoint, EndpointChange, ProbeReport, ProbeTarget, Protocol, Security,
 };
@@ -81,12 +84,14 @@ fn target(protocol: Protocol, host: &str, port: u16, security: Security) -> Prob
     }
 }
 
-/// Whether the account could use this probed target: healthy, encrypted, and for SMTP of an
-/// account that logs in, offering AUTH.
+/// Whether the account could use this probed target: healthy, encrypted, for SMTP of an
+/// account that logs in offering AUTH, and not asking a password account for encryption on the
+/// encrypted connection (an untrusted TLS proxy: no login works there).
 pub fn usable(report: &ProbeReport, endpoint: &Endpoint) -> bool {
     report.is_healthy()
         && report.target.security.is_encrypted()
         && offers_needed_auth(report, endpoint)
+        && !auth::asks_for_encryption_over_tls(&endpoint.auth, report)
 }
 
 /// False only for SMTP that offers no AUTH at all to an account that logs in.
@@ -282,6 +287,34 @@ mod tests {
         assert!(settled(&targets, &[r(0, false), r(1, true), None], &e));
         // Nothing usable yet: never settled early.
         assert!(!settled(&targets, &[r(0, false), None, None], &e));
+    }
+
+    #[test]
+    fn a_pair_that_asks_for_encryption_after_tls_is_never_proposed() {
+        use mailmend_core::{Capabilities, TlsOutcome};
+        let e = ep(Protocol::Imap, 143, Security::Tls);
+        let targets = same_host_alternatives(&e);
+        // [993 TLS behind an untrusted proxy, 143 STARTTLS straight to the server]
+        let mut proxy = report(&targets[0], true);
+        proxy.tls = Some(TlsOutcome::Established {
+            version: "TLSv1.3".into(),
+            not_after: None,
+        });
+        proxy.capabilities = Some(Capabilities {
+            login_disabled: true,
+            ..Capabilities::default()
+        });
+        let direct = report(&targets[1], true);
+        assert!(!usable(&proxy, &e));
+        let reports = [proxy.clone(), direct];
+        assert_eq!(best(&reports, &e).map(|r| r.target.port), Some(143));
+        assert_eq!(best(&reports[..1], &e), None);
+        // Kerberos does not need a password mechanism: the pair stays usable for it.
+        let kerberos = Endpoint {
+            auth: AuthMethod::Gssapi,
+            ..e
+        };
+        assert!(usable(&proxy, &kerberos));
     }
 
     #[test]

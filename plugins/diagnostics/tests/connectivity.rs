@@ -734,6 +734,12 @@ fn caps_with(mechs: &[&str], login_disabled: bool) -> Capabilities {
     let mut caps = imap_caps();
     caps.auth_mechanisms = mechs.iter().map(|m| m.to_string()).collect();
     caps.login_disabled = login_disabled;
+    // As the probe's parser keeps every capability word.
+    caps.words
+        .extend(caps.auth_mechanisms.iter().map(|m| format!("AUTH={m}")));
+    if login_disabled {
+        caps.words.push("LOGINDISABLED".into());
+    }
     caps
 }
 
@@ -788,6 +794,74 @@ async fn login_disabled_over_tls_proposes_the_encrypted_password() {
         the_change(&findings[0]),
         EndpointChange {
             auth: Some(AuthMethod::PasswordEncrypted),
+            ..Default::default()
+        }
+    );
+}
+
+/// An untrusted TLS proxy in front of the IMAP server: after the verified handshake the server
+/// says LOGINDISABLED and offers no password mechanism. That is the server asking for
+/// encryption, not a method question, and nothing else is probed or proposed.
+#[tokio::test]
+async fn login_disabled_with_no_password_mechanism_over_tls_is_encryption_required() {
+    for auth in [AuthMethod::PasswordCleartext, AuthMethod::Any] {
+        let net = FakeNet::new()
+            .host(IMAP_HOST)
+            .serve(Imap, IMAP_HOST, 993, Tls, caps_with(&[], true))
+            .serve(Imap, IMAP_HOST, 143, StartTls, caps_with(&["PLAIN"], false));
+        let findings = diagnose_all(&imap_with_auth(auth.clone()), &net).await;
+        assert_eq!(findings.len(), 1, "{auth:?}: {findings:#?}");
+        let f = &findings[0];
+        assert_eq!(f.code, codes::AUTH_ENCRYPTION_REQUIRED);
+        assert_eq!(f.severity, mailmend_core::Severity::Error);
+        assert!(only_notifies(f));
+        assert!(f
+            .evidence
+            .iter()
+            .any(|e| e.probe == "imap.capability" && e.result.contains("LOGINDISABLED")));
+        // The direct STARTTLS port works, but moving the account is no fix for the server's
+        // fault: it is never even probed.
+        assert!(net.probed_targets().iter().all(|t| t.port == 993));
+    }
+}
+
+/// The capabilities after STARTTLS count as those of an encrypted connection too.
+#[tokio::test]
+async fn login_disabled_after_starttls_is_encryption_required() {
+    let net =
+        FakeNet::new()
+            .host(IMAP_HOST)
+            .serve(Imap, IMAP_HOST, 143, StartTls, caps_with(&[], true));
+    let acc = account(Some(endpoint(Imap, IMAP_HOST, 143, StartTls)), None);
+    let findings = diagnose(&acc, &net).await;
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0].code, codes::AUTH_ENCRYPTION_REQUIRED);
+    assert!(only_notifies(&findings[0]));
+}
+
+/// When the configured pair is broken, the search never proposes a pair whose server asks for
+/// encryption after TLS (no login works there), but the one that works.
+#[tokio::test]
+async fn the_search_skips_a_port_behind_an_untrusted_tls_proxy() {
+    let net = FakeNet::new()
+        .host(IMAP_HOST)
+        .on(
+            IMAP_HOST,
+            143,
+            Tls,
+            Behaviour::Tls(TlsFailure::NotTls {
+                detail: "* OK".into(),
+            }),
+        )
+        .serve(Imap, IMAP_HOST, 993, Tls, caps_with(&[], true))
+        .serve(Imap, IMAP_HOST, 143, StartTls, caps_with(&["PLAIN"], false));
+    let findings = diagnose(&imap_only(143, Tls), &net).await;
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0].code, codes::SETTINGS_WRONG_SECURITY);
+    assert_eq!(
+        the_change(&findings[0]),
+        EndpointChange {
+            security: Some(StartTls),
             ..Default::default()
         }
     );
