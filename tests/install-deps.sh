@@ -22,7 +22,7 @@ fi
 
 PACKAGES="dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-gssapi dovecot-auth-lua postfix unbound nsd krb5-kdc
 krb5-admin-server krb5-user nftables iptables openssl swaks libnet-ssleay-perl isync msmtp curl
-dnsutils nginx-light iproute2 dbus libglib2.0-bin dunst xvfb"
+dnsutils nginx-light libnginx-mod-stream iproute2 dbus libglib2.0-bin dunst xvfb"
 
 # Keep package scripts from starting daemons in the host namespace.
 POLICY=/usr/sbin/policy-rc.d

@@ -1436,16 +1436,19 @@ impl Lab {
     /// reloaded; each new SMTP connection then gets a server process with the new settings.
     /// `restore_postfix` undoes it; teardown removes the file with the lab anyway.
     pub fn reconfigure_postfix(&self, extra: &str) -> Result<()> {
+        let text = format!(
+            "{}# ---- added by Lab::reconfigure_postfix ----\n{extra}\n",
+            conf::postfix_main(&self.layout)
+        );
+        self.install_postfix_main(&text)
+    }
+
+    /// Writes `text` as Postfix's main.cf, has postconf check it, and returns once the master
+    /// has reloaded it.
+    fn install_postfix_main(&self, text: &str) -> Result<()> {
         let l = &self.layout;
         let main_cf = l.postfix_conf().join("main.cf");
-        sys::write_file(
-            &main_cf,
-            &format!(
-                "{}# ---- added by Lab::reconfigure_postfix ----\n{extra}\n",
-                conf::postfix_main(l)
-            ),
-            0o644,
-        )?;
+        sys::write_file(&main_cf, text, 0o644)?;
         // Postfix stalls about 2 s on a main.cf changed within the last second (LAB-NOTES 4).
         sys::backdate(&main_cf)?;
         let check = sys::output_with_input(
@@ -2001,44 +2004,86 @@ impl Lab {
         for (k, v) in params {
             text.push_str(&format!("{k} = {v}\n"));
         }
-        let main_cf = l.postfix_conf().join("main.cf");
-        sys::write_file(&main_cf, &text, 0o644)?;
-        sys::backdate(&main_cf)?;
-        let check = sys::output_with_input(
-            Command::new("postconf")
-                .arg("-c")
-                .arg(l.postfix_conf())
-                .arg("-n"),
-            None,
-        )?;
-        if !check.status.success() || !check.stderr_text().trim().is_empty() {
+        self.install_postfix_main(&text)
+    }
+}
+
+// ---- A TLS terminator Dovecot does not trust (tests/lab/tests/auth_replies.rs) ----
+
+impl Lab {
+    /// Puts a TLS terminator in front of IMAP that Dovecot does not know about, as a load
+    /// balancer or an nginx `stream` proxy added by IT would be: nginx's stream module (package
+    /// libnginx-mod-stream) answers `mail_ip:993` (imap.example.com) with the `Good`
+    /// certificate and passes each connection on as plaintext to Dovecot's port 143 on
+    /// `new_mail_ip`, connecting from `mail_ip`. Dovecot treats a connection as secure only
+    /// when it is TLS, from its own address or loopback, or from `login_trusted_networks`, so
+    /// behind this terminator it answers `LOGINDISABLED` and offers no `AUTH=` mechanism
+    /// although the client's link is encrypted and verified. Dovecot first stops listening on
+    /// 993 (`reconfigure_dovecot`, replacing an earlier `extra`), so that the terminator is
+    /// what answers there; 143 (STARTTLS, direct) still works. Returns once the terminator
+    /// listens; it runs until teardown, logging to `logs/tls-terminator*.log`.
+    pub fn start_imaps_terminator(&self) -> Result<()> {
+        let module = Path::new("/usr/lib/nginx/modules/ngx_stream_module.so");
+        if !module.exists() {
             bail!(
-                "postconf complains about the configuration: {}",
-                check.describe()
+                "nginx's stream module is missing: run tests/install-deps.sh (libnginx-mod-stream)"
             );
         }
-        let log = l.logs().join("postfix.log");
-        let reloads = || {
-            fs::read_to_string(&log)
-                .map(|t| t.matches("reload -- version").count())
-                .unwrap_or(0)
-        };
-        let before = reloads();
-        let master = self
-            .daemon_pids()
-            .into_iter()
-            .find(|(n, _)| n == "postfix")
-            .map(|(_, p)| p)
-            .ok_or_else(|| anyhow!("postfix is not running"))?;
-        sys::signal(master, libc::SIGHUP);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while reloads() == before {
-            if Instant::now() >= deadline {
-                bail!("Postfix did not log a reload; log:\n{}", self.logs_tail(20));
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        Ok(())
+        self.reconfigure_dovecot(
+            "service imap-login {\n  inet_listener imaps {\n    port = 0\n  }\n}\n",
+            &[143, 110, 995],
+        )?;
+        let l = &self.layout;
+        let dir = l.p("tls-terminator");
+        sys::mkdir(&dir, 0o755)?;
+        let (mail, new_mail) = (self.mail_ip(), self.new_mail_ip());
+        let conf = format!(
+            r#"# mailmend lab {id}: a TLS terminator in front of Dovecot, not in its trusted networks
+daemon off;
+master_process on;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {logs}/tls-terminator.log info;
+load_module {module};
+events {{
+    worker_connections 64;
+}}
+stream {{
+    log_format lab '$remote_addr -> $upstream_addr $status sent=$bytes_sent received=$bytes_received';
+    access_log {logs}/tls-terminator-access.log lab;
+    server {{
+        listen {mail}:993 ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        # Not Dovecot's own address: it would count that as a secure connection.
+        proxy_bind {mail};
+        proxy_pass {new_mail}:143;
+    }}
+}}
+"#,
+            id = self.id,
+            dir = dir.display(),
+            logs = l.logs().display(),
+            module = module.display(),
+            cert = self.cert_path(CertKind::Good).display(),
+            key = self.certs.key.display(),
+        );
+        let path = dir.join("nginx.conf");
+        sys::write_file(&path, &conf, 0o644)?;
+        let (path, prefix) = (path.display().to_string(), dir.display().to_string());
+        let early_log = l.logs().join("tls-terminator.log").display().to_string();
+        let srv = self.server_ns().to_string();
+        self.spawn(
+            "tls-terminator",
+            &srv,
+            "nginx",
+            &["-c", &path, "-p", &prefix, "-e", &early_log],
+            &[],
+        )?;
+        self.wait_ready(
+            &[("tls-terminator", Ready::Inet(Proto::Tcp, mail, 993))],
+            Duration::from_secs(10),
+        )
     }
 }
 

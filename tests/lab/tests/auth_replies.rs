@@ -1,14 +1,16 @@
 //! Real-fault tests for the credential replies that no other file produces from real servers:
 //! `auth.locked`, `auth.password_expired`, `auth.app_password_required`,
-//! `auth.temporary_failure` and `smtp.sender_rejected` (`auth.encryption_required`: see
-//! `a_proxy_whose_back_end_refuses_plaintext_is_not_a_wrong_password`). Each test sets the
-//! fault up in the lab's real Dovecot or Postfix the way an administrator would (a passwd-file
-//! `nologin`, a Lua or checkpassword passdb, a proxy, Postfix's sender login maps), runs the
-//! real `mailmend check --json` and `fix --json` with `[credentials] source = "client"` and the
-//! password stored in the client's configuration, and asserts: exactly that code for the broken
-//! endpoint and no other, the server's own reply in the evidence, only a notification proposed
-//! and applied, the configuration byte for byte unchanged, exactly one login in the server's own
-//! log, and the password nowhere in mailmend's output, audit log or state.
+//! `auth.temporary_failure`, `smtp.sender_rejected` and `auth.encryption_required` (from the
+//! capabilities behind a TLS terminator Dovecot does not trust, where no login is ever tried).
+//! Each test sets the fault up in the lab's real Dovecot or Postfix (or nginx in front of it)
+//! the way an administrator would (a passwd-file `nologin`, a Lua or checkpassword passdb, a
+//! proxy, Postfix's sender login maps, a TLS terminator), runs the real `mailmend check --json`
+//! and `fix --json` with `[credentials] source = "client"` and the password stored in the
+//! client's configuration, and asserts: exactly that code for the broken endpoint and no other,
+//! the server's own reply in the evidence, only a notification proposed and applied, the
+//! configuration byte for byte unchanged, exactly one login in the server's own log (none where
+//! the server offers no way to log in), and the password nowhere in mailmend's output, audit
+//! log or state.
 //!
 //! What Dovecot 2.3 and Postfix 3.7 really answer (read from these tests' evidence) decided how
 //! each fault is made; see the comment on each test.
@@ -16,7 +18,7 @@
 mod common;
 
 use common::*;
-use mailmend_lab::{Tls, ALICE};
+use mailmend_lab::{OutputExt, Tls, ALICE};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -583,12 +585,12 @@ fn an_unreachable_account_directory_is_auth_temporary_failure() {
     );
 }
 
-/// `auth.encryption_required` cannot be made from the lab's real servers: Dovecot 2.3 and
-/// Postfix 3.7 hide the mechanisms they would refuse (IMAP `LOGINDISABLED` without `AUTH=`,
-/// EHLO without AUTH) rather than answer `[PRIVACYREQUIRED]` or 530, and mailmend's login
-/// honours that. The realistic fault behind that code, a Dovecot front end (proxy) passing
-/// logins to the mailbox server over plaintext while that server refuses plaintext logins from
-/// hosts it does not trust, gets from the proxy `NO [SERVERBUG] Account is temporarily
+/// Dovecot 2.3 and Postfix 3.7 never answer a login with `[PRIVACYREQUIRED]` or 530: they hide
+/// the mechanisms they would refuse (IMAP `LOGINDISABLED` without `AUTH=`, EHLO without AUTH),
+/// and mailmend's login honours that (`auth.encryption_required` comes from those capabilities
+/// instead: `a_tls_proxy_that_dovecot_does_not_trust_is_auth_encryption_required`). A Dovecot
+/// front end (proxy) passing logins to the mailbox server over plaintext while that server
+/// refuses plaintext logins from hosts it does not trust gets from the proxy `NO [SERVERBUG] Account is temporarily
 /// unavailable.` (it logs "LOGINDISABLED advertised, but SSL/TLS not enabled"). That is a
 /// server fault, not a wrong password: it must not be `auth.failed`, which would make mailmend
 /// remember the right password as refused and never try it again; the nearest code is
@@ -685,4 +687,81 @@ fn a_sender_address_the_login_does_not_own_is_smtp_sender_rejected() {
         "accepted login and sender, refused at the recipient: {last}"
     );
     assert!(!last.contains("data="), "nothing was ever sent: {last}");
+}
+
+/// A TLS terminator in front of Dovecot that Dovecot does not trust (a load balancer or an
+/// nginx `stream` proxy IT added, not in `login_trusted_networks`, no PROXY protocol): the
+/// client's link to imap.example.com:993 is encrypted and its certificate verified, but Dovecot
+/// sees plaintext from an address that is not its own and answers `LOGINDISABLED` with no
+/// `AUTH=` mechanism, asking for encryption on an encrypted connection. No client can log in
+/// there and no setting of the client's fixes it (STARTTLS through the terminator would only be
+/// answered by Dovecot, behind it): IT must fix the server. mailmend must say so from the
+/// capabilities alone, never sending the password (no login at all), and must not blame the
+/// account's login method (`auth.method_not_offered`) or move the account elsewhere.
+#[test]
+fn a_tls_proxy_that_dovecot_does_not_trust_is_auth_encryption_required() {
+    let c = Case::new(true, None);
+    let lab = &c.s.lab;
+    lab.start_imaps_terminator().unwrap();
+    // The fault, seen by a real IMAP client: through the terminator the server refuses every
+    // login before one is tried ...
+    let through = lab
+        .imap_login(
+            "imap.example.com",
+            ALICE.login,
+            ALICE.password,
+            993,
+            Tls::Implicit,
+        )
+        .unwrap();
+    assert!(
+        !through.status.success() && through.stderr_text().contains("LOGINDISABLED"),
+        "a login through the terminator must be refused with LOGINDISABLED:\n{}",
+        through.stderr_text()
+    );
+    // ... while directly, with STARTTLS on 143, the same password works.
+    assert!(
+        lab.imap_login_works(ALICE.login, ALICE.password, 143, Tls::StartTls)
+            .unwrap(),
+        "alice's password must work directly\n{}",
+        lab.logs()
+    );
+    // Counted before mailmend runs, not as mailmend's attempt.
+    assert!(settle(1, || c.imap_logins().len()) >= 1);
+
+    let f = assert_told_only(
+        &c,
+        &Expect {
+            code: "auth.encryption_required",
+            roles: &["incoming"],
+            probe: "imap.capability",
+            replies: &["LOGINDISABLED"],
+            logins: (0, 0),
+        },
+    );
+    assert_eq!(f[0]["severity"], "error", "{f:#?}");
+    assert!(
+        f[0]["summary"]
+            .as_str()
+            .is_some_and(|t| t.contains("LOGINDISABLED")),
+        "{f:#?}"
+    );
+    // mailmend's connections really went through the terminator to Dovecot's plaintext port.
+    let mail = lab.mail_ip().to_string();
+    let access = c.log("tls-terminator-access.log");
+    assert!(
+        access
+            .lines()
+            .any(|l| l.starts_with(&lab.client_ip().to_string())),
+        "{access}"
+    );
+    assert!(
+        c.log("dovecot.log")
+            .lines()
+            .any(|l| l.contains("imap-login:")
+                && l.contains(&format!("rip={mail},"))
+                && l.contains("no auth attempts")),
+        "{}",
+        c.log("dovecot.log")
+    );
 }
