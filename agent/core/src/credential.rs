@@ -152,7 +152,8 @@ pub enum NotAttempted {
     ConnectionFailed { detail: String },
 }
 
-/// How a server answered `MAIL FROM` with the account's address after a successful SMTP login.
+/// How a server answered `MAIL FROM` (and `RCPT TO`) with the account's address after a
+/// successful SMTP login.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SenderCheck {

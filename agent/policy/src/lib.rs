@@ -215,8 +215,9 @@ impl Policy {
         Duration::from_secs(self.settings.credential_min_interval_secs)
     }
 
-    /// Whether a successful SMTP login is followed by `MAIL FROM:<account address>` (then
-    /// `RSET`, never `DATA`) to catch a server that refuses that sender.
+    /// Whether a successful SMTP login is followed by `MAIL FROM:<account address>` and
+    /// `RCPT TO:<account address>` (then `RSET`, never `DATA`) to catch a server that refuses
+    /// that sender.
     pub fn credential_check_sender(&self) -> bool {
         self.settings.credential_check_sender
     }

@@ -111,8 +111,8 @@ impl RealProber {
 
     /// Logs in once to `target` with `request` and reports the translated answer (see
     /// [`crate::login`]): only over implicit TLS or STARTTLS with a verified certificate, one
-    /// attempt, then logout; after a successful SMTP login, `MAIL FROM` with the request's
-    /// sender when `check_sender` is set, then `RSET` (never `DATA`). The caller decides
+    /// attempt, then logout; after a successful SMTP login, `MAIL FROM` and `RCPT TO` with the
+    /// request's sender when `check_sender` is set, then `RSET` (never `DATA`). The caller decides
     /// whether a login may be tried at all; this only does it safely. Ends within
     /// `connect_timeout + (1 + LOGIN_SESSION_IO_TIMEOUTS) × io_timeout`.
     pub async fn login(

@@ -25,53 +25,6 @@ use std::time::{Duration, Instant};
 
 // ---- clients and scenarios ----
 
-fn msmtprc(ca: &Path, from: &str) -> String {
-    format!(
-        "# msmtp configuration\n\
-defaults\n\
-auth           on\n\
-tls            on\n\
-tls_trust_file {ca}\n\
-\n\
-account        work\n\
-host           smtp.example.com\n\
-port           465\n\
-tls_starttls   off\n\
-from           {from}\n\
-user           alice@example.com\n\
-password       {password}\n",
-        ca = ca.display(),
-        password = ALICE.password,
-    )
-}
-
-fn mbsyncrc(ca: &Path, maildir: &Path) -> String {
-    format!(
-        "IMAPAccount work\n\
-Host imap.example.com\n\
-Port 993\n\
-User alice@example.com\n\
-Pass \"{password}\"\n\
-SSLType IMAPS\n\
-CertificateFile {ca}\n\
-\n\
-IMAPStore work-remote\n\
-Account work\n\
-\n\
-MaildirStore work-local\n\
-Path {md}/\n\
-Inbox {md}/INBOX\n\
-\n\
-Channel work\n\
-Far :work-remote:\n\
-Near :work-local:\n\
-Patterns INBOX\n",
-        ca = ca.display(),
-        md = maildir.display(),
-        password = ALICE.password,
-    )
-}
-
 /// A lab, alice's home with the client configurations asked for (each holding her right
 /// password), and a policy that lets mailmend log in once with it.
 struct Case {
@@ -89,12 +42,12 @@ impl Case {
             let maildir = s.home.join("Mail");
             fs::create_dir_all(&maildir).unwrap();
             let path = s.home.join(".mbsyncrc");
-            fs::write(&path, mbsyncrc(&ca, &maildir)).unwrap();
+            fs::write(&path, mbsyncrc(&ca, &maildir, ALICE.password)).unwrap();
             configs.push(path);
         }
         if let Some(from) = smtp_from {
             let path = s.home.join(".msmtprc");
-            fs::write(&path, msmtprc(&ca, from)).unwrap();
+            fs::write(&path, msmtprc(&ca, 465, false, from, ALICE.password)).unwrap();
             configs.push(path);
         }
         // Replies get 20 s, as in auth.rs: a reply that comes late is no answer.
@@ -179,21 +132,6 @@ fn fix_findings(fix: &Value) -> Vec<Value> {
         .flatten()
         .flat_map(|a| a["findings"].as_array().cloned().unwrap_or_default())
         .collect()
-}
-
-/// (code, role) of every finding, sorted.
-fn code_roles(findings: &[Value]) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = findings
-        .iter()
-        .map(|f| {
-            (
-                f["code"].as_str().unwrap_or("?").to_string(),
-                f["role"].as_str().unwrap_or("-").to_string(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 /// The result text of the finding's evidence from `probe` (`auth.login`, `smtp.mail_from`).

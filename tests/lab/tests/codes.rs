@@ -29,19 +29,9 @@ fn findings(check: &Value) -> Vec<&Value> {
         .collect()
 }
 
-/// (code, role) of every finding; the role is `-` for account-wide findings.
-fn code_roles(check: &Value) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = findings(check)
-        .iter()
-        .map(|f| {
-            (
-                f["code"].as_str().unwrap_or("?").to_string(),
-                f["role"].as_str().unwrap_or("-").to_string(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
+/// (code, role) of every finding of a check; the role is `-` for account-wide findings.
+fn check_code_roles(check: &Value) -> Vec<(String, String)> {
+    code_roles(findings(check))
 }
 
 /// Runs `mailmend check --json`.
@@ -64,7 +54,7 @@ fn assert_exactly<'a>(
         .collect();
     want.sort();
     assert_eq!(
-        code_roles(check),
+        check_code_roles(check),
         want,
         "wrong findings (code, role)\n{text}"
     );
@@ -131,7 +121,7 @@ fn evidence_text(finding: &Value) -> String {
 fn assert_healthy(s: &Scenario) {
     let (status, check, text) = check(s);
     assert_eq!(
-        code_roles(&check),
+        check_code_roles(&check),
         vec![],
         "the lab must start healthy\n{text}"
     );

@@ -290,3 +290,69 @@ pub fn changed_lines(before: &str, after: &Path) -> Vec<(String, String)> {
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect()
 }
+
+// ---- client configurations shared by the credential tests ----
+
+/// msmtp's configuration of alice's work account on smtp.example.com, as users write it.
+pub fn msmtprc(ca: &Path, port: u16, starttls: bool, from: &str, password: &str) -> String {
+    format!(
+        "# msmtp configuration\n\
+defaults\n\
+auth           on\n\
+tls            on\n\
+tls_trust_file {ca}\n\
+\n\
+account        work\n\
+host           smtp.example.com\n\
+port           {port}\n\
+tls_starttls   {starttls}\n\
+from           {from}\n\
+user           alice@example.com\n\
+password       {password}\n",
+        ca = ca.display(),
+        starttls = if starttls { "on" } else { "off" },
+    )
+}
+
+/// mbsync's configuration of alice's work account on imap.example.com:993, syncing INBOX into
+/// `maildir`.
+pub fn mbsyncrc(ca: &Path, maildir: &Path, password: &str) -> String {
+    format!(
+        "IMAPAccount work\n\
+Host imap.example.com\n\
+Port 993\n\
+User alice@example.com\n\
+Pass \"{password}\"\n\
+SSLType IMAPS\n\
+CertificateFile {ca}\n\
+\n\
+IMAPStore work-remote\n\
+Account work\n\
+\n\
+MaildirStore work-local\n\
+Path {md}/\n\
+Inbox {md}/INBOX\n\
+\n\
+Channel work\n\
+Far :work-remote:\n\
+Near :work-local:\n\
+Patterns INBOX\n",
+        ca = ca.display(),
+        md = maildir.display(),
+    )
+}
+
+/// (code, role) of every finding, sorted; the role is `-` for account-wide findings.
+pub fn code_roles<'a>(findings: impl IntoIterator<Item = &'a Value>) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = findings
+        .into_iter()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap_or("?").to_string(),
+                f["role"].as_str().unwrap_or("-").to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
