@@ -188,8 +188,8 @@ pub const AUTH_TEMPORARY_FAILURE: &str = "auth.temporary_failure";
 
 /// The SMTP server accepts the login but refuses the account's own address as sender
 /// (`MAIL FROM`, or `RCPT TO` that address, answered 550/553 5.7.1 or another 5xx naming the
-/// sender; nothing is ever sent). The user must fix the
-/// sender address, or IT must allow it for that login.
+/// sender; nothing is ever sent). The user must fix the sender address, or IT must allow it for
+/// that login.
 pub const SMTP_SENDER_REJECTED: &str = "smtp.sender_rejected";
 
 /// The server answers on the configured port but not in the configured protocol (say an SMTP
