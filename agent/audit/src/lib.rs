@@ -40,5 +40,5 @@ pub use error::AuditError;
 pub use event::{Event, EventKind, Mode, Outcome, Record};
 pub use files::{GENESIS, HEAD, LIVE, LOCK};
 pub use log::{AuditLog, SyncStats, DEFAULT_MAX_BYTES};
-pub use verify::{read_all, verify, VerifyReport};
+pub use verify::{read_all, read_since, verify, VerifyReport};
 pub use view::{filter, parse_since, render_table, Filter, TABLE_WIDTH};

@@ -1,4 +1,5 @@
-//! Reading the log back: `read_all` returns every record in chain order, and `verify` walks the
+//! Reading the log back: `read_all` returns every record in chain order (`read_since` only those
+//! of the files written to since a time), and `verify` walks the
 //! chain across all files and names the first record that was altered, removed, reordered or
 //! cut short.
 
@@ -62,8 +63,26 @@ impl fmt::Display for VerifyReport {
 /// skipped (the next append sets it aside; `verify` reports it). Any other line that is not a
 /// record is an error naming its file and line.
 pub fn read_all(dir: &Path) -> Result<Vec<Record>, AuditError> {
+    read_since(dir, std::time::SystemTime::UNIX_EPOCH)
+}
+
+/// Reads the records that may have been written since `since`, oldest first: the live file and
+/// every rotated file last modified at or after `since`. A rotated file is only ever appended
+/// to and then renamed, so its modification time is that of its newest record, and an older
+/// file holds nothing from that period; skipping it keeps start-up reads bounded however long
+/// the log grows. Records before `since` in the files read are returned too (callers filter by
+/// time).
+pub fn read_since(dir: &Path, since: std::time::SystemTime) -> Result<Vec<Record>, AuditError> {
     let _lock = read_lock(dir)?;
-    let chain = files::chain_files(dir).map_err(AuditError::io("read directory", dir))?;
+    let live = dir.join(LIVE);
+    let mut chain = files::chain_files(dir).map_err(AuditError::io("read directory", dir))?;
+    chain.retain(|path| {
+        *path == live
+            || std::fs::metadata(path)
+                .and_then(|m| m.modified())
+                // A time the system cannot give is no reason to skip the file.
+                .map_or(true, |modified| modified >= since)
+    });
     let mut records = Vec::new();
     for path in &chain {
         let lines = files::read_lines(path).map_err(AuditError::io("read", path))?;

@@ -2,8 +2,8 @@
 //! concurrency, redaction, filtering and the table admins read.
 
 use mailmend_audit::{
-    filter, read_all, render_table, verify, AuditError, AuditLog, Event, EventKind, Filter, Mode,
-    Outcome, Record, VerifyReport, GENESIS,
+    filter, read_all, read_since, render_table, verify, AuditError, AuditLog, Event, EventKind,
+    Filter, Mode, Outcome, Record, VerifyReport, GENESIS,
 };
 use mailmend_core::{AccountId, Action, EndpointChange, Evidence, Role, Security};
 use sha2::{Digest, Sha256};
@@ -224,6 +224,58 @@ fn a_line_that_is_not_json_is_reported_at_its_line_and_refused_by_read_all() {
         }
         other => panic!("expected a parse error at line 2, got {other:?}"),
     }
+}
+
+/// Regression: the executor read the whole log, every rotated file since installation, at
+/// every start, to count the last day's fixes.
+#[test]
+fn read_since_skips_rotated_files_last_written_before_the_time_and_never_the_live_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = AuditLog::open(dir.path()).unwrap().with_max_bytes(1200);
+    for i in 1..=40 {
+        log.append(event(i)).unwrap();
+    }
+    let rotated: Vec<PathBuf> = (1..)
+        .map(|n| dir.path().join(format!("audit.{n}.jsonl")))
+        .take_while(|p| p.exists())
+        .collect();
+    assert!(rotated.len() >= 3, "expected several rotations");
+    let now = std::time::SystemTime::now();
+    let day = std::time::Duration::from_secs(24 * 3600);
+    // All but the newest rotated file were last written two days ago; the live file too.
+    let set_mtime = |p: &Path, t: std::time::SystemTime| {
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    };
+    for p in &rotated[..rotated.len() - 1] {
+        set_mtime(p, now - 2 * day);
+    }
+    set_mtime(&live(dir.path()), now - 2 * day);
+    let newest_rotated: Vec<u64> = lines(rotated.last().unwrap())
+        .iter()
+        .map(|l| serde_json::from_str::<Record>(l).unwrap().seq)
+        .collect();
+    let in_live: Vec<u64> = lines(&live(dir.path()))
+        .iter()
+        .map(|l| serde_json::from_str::<Record>(l).unwrap().seq)
+        .collect();
+
+    let recent = read_since(dir.path(), now - day).unwrap();
+    let seqs: Vec<u64> = recent.iter().map(|r| r.seq).collect();
+    let expected: Vec<u64> = newest_rotated.iter().chain(&in_live).copied().collect();
+    assert_eq!(
+        seqs, expected,
+        "the newest rotated file, then the live file"
+    );
+    assert!(seqs.len() < 40);
+    // From the beginning of time, it is read_all.
+    let all = read_since(dir.path(), std::time::SystemTime::UNIX_EPOCH).unwrap();
+    assert_eq!(all, read_all(dir.path()).unwrap());
+    assert_eq!(all.len(), 40);
 }
 
 #[test]

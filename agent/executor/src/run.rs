@@ -197,7 +197,9 @@ impl Executor {
     pub fn new(state: StateDir, policy: Policy, dry_run: bool) -> Result<Executor, ExecutorError> {
         let audit_dir = state.audit_dir();
         let audit = AuditLog::open(&audit_dir)?;
-        let history = mailmend_audit::read_all(&audit_dir)?
+        // The rate limits look back a day at most; an hour more covers clock adjustments.
+        let since = std::time::SystemTime::now() - std::time::Duration::from_secs(25 * 3600);
+        let history = mailmend_audit::read_since(&audit_dir, since)?
             .into_iter()
             .filter(|r| {
                 r.event.kind == EventKind::Outcome && r.event.outcome == Some(Outcome::Applied)
@@ -342,8 +344,11 @@ impl Executor {
         event.fix_id = fix_id;
         self.audit.append(event)?;
         if outcome == Outcome::Applied {
+            let now = OffsetDateTime::now_utc();
+            // The service runs for months: keep only what the rate limits can still count.
+            self.history.retain(|a| a.at >= now - time::Duration::DAY);
             self.history.push(Applied {
-                at: OffsetDateTime::now_utc(),
+                at: now,
                 account_id: p.account.id.0.clone(),
                 action: p.action.clone(),
             });
