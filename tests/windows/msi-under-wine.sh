@@ -2,7 +2,8 @@
 # Installs installer/windows' MSI with Wine's msiexec in the leg's prefix and checks what a
 # person would: the service is registered and running, the agent wrote "agent started" to its
 # audit log, the Event Log source is registered; then uninstalls it and checks that the service
-# stopped gracefully ("agent stopped") and that the service, the files and the source are gone.
+# stopped gracefully ("agent stopped"), that `mailmend uninstall` ran to remove the agent's
+# firewall rules, and that the service, the files and the source are gone.
 # Usage: msi-under-wine.sh WINE MSI  (WINEPREFIX set, wineserver kept alive with -p)
 set -euo pipefail
 wine=$1
@@ -39,6 +40,11 @@ if "$wine" sc query mailmend >/dev/null 2>&1; then fail "the service is still re
 "$wine" reg query "$src_key" >/dev/null 2>&1 && fail "the Event Log source is still registered"
 [ ! -e "$WINEPREFIX/drive_c/Program Files/mailmend/mailmend.exe" ] || fail "mailmend.exe is still installed"
 [ "$(grep -c 'agent started' "$audit")" = "$starts" ] || fail "uninstalling started the agent again"
-tail -n1 "$audit" | grep -q 'agent stopped' \
-    || fail "the uninstall did not stop the agent gracefully: $(tail -n1 "$audit")"
-echo "msi-under-wine: installed, ran, stopped gracefully and uninstalled"
+tail -n2 "$audit" | head -n1 | grep -q 'agent stopped' \
+    || fail "the uninstall did not stop the agent gracefully: $(tail -n2 "$audit")"
+# Then the MSI's custom action ran `mailmend uninstall` (after the stop, before the files went):
+# it audits what it did with the firewall rules (Wine has no Windows Firewall API, so here it
+# says it could not list them; on Windows it says how many it removed).
+tail -n1 "$audit" | grep -q 'firewall rule' \
+    || fail "the uninstall did not run mailmend uninstall: $(tail -n1 "$audit")"
+echo "msi-under-wine: installed, ran, stopped gracefully, removed its changes and uninstalled"

@@ -152,13 +152,52 @@ pub fn load_policy(
     Ok((Policy::embedded_default(), None))
 }
 
+/// The machine's ProgramData folder as the shell knows it. The service, an admin's
+/// `mailmend check` and the installer's `mailmend uninstall` must all find the same state
+/// directory, and the `ProgramData` environment variable is not that: each process's
+/// environment can differ (Wine's service manager gives services another value than msiexec's
+/// custom actions get), and a user can set it.
+#[cfg(windows)]
+fn program_data() -> Option<PathBuf> {
+    use std::os::windows::ffi::OsStringExt;
+    use windows_sys::Win32::System::Com::CoTaskMemFree;
+    use windows_sys::Win32::UI::Shell::{
+        FOLDERID_ProgramData, SHGetKnownFolderPath, KF_FLAG_DEFAULT,
+    };
+    let mut path: windows_sys::core::PWSTR = std::ptr::null_mut();
+    // SAFETY: the GUID is a static; `path` receives a buffer the shell allocates (also on
+    // failure, possibly null), which is read up to its NUL and freed with CoTaskMemFree.
+    let hr = unsafe {
+        SHGetKnownFolderPath(
+            &FOLDERID_ProgramData,
+            KF_FLAG_DEFAULT as u32,
+            std::ptr::null_mut(),
+            &mut path,
+        )
+    };
+    let result = if hr >= 0 && !path.is_null() {
+        // SAFETY: on success `path` is a NUL-terminated UTF-16 string.
+        let len = unsafe { (0..).take_while(|&i| *path.add(i) != 0).count() };
+        // SAFETY: `len` units before the NUL are readable, as just counted.
+        let units = unsafe { std::slice::from_raw_parts(path, len) };
+        Some(PathBuf::from(std::ffi::OsString::from_wide(units)))
+    } else {
+        None
+    };
+    // SAFETY: `path` came from SHGetKnownFolderPath and is freed once; null is allowed.
+    unsafe { CoTaskMemFree(path as *const core::ffi::c_void) };
+    result
+}
+
 /// `/var/lib/mailmend` (or the platform's equivalent) for root; a per-user state directory
 /// otherwise, so that `mailmend check` works for an unprivileged user too.
 fn default_state_dir() -> PathBuf {
     #[cfg(windows)]
     {
-        let base = std::env::var_os("ProgramData").unwrap_or_else(|| "C:\\ProgramData".into());
-        PathBuf::from(base).join("mailmend").join("state")
+        let base = program_data()
+            .or_else(|| std::env::var_os("ProgramData").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("C:\\ProgramData"));
+        base.join("mailmend").join("state")
     }
     #[cfg(target_os = "macos")]
     {
