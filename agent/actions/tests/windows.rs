@@ -369,6 +369,47 @@ fn a_notification_that_cannot_be_shown_falls_back_to_the_audit_log() {
     n.undo("fx-1", &notify(), &Value::Null).unwrap();
 }
 
+/// Regression: every logged-in user was told about any account. The console session shows a
+/// notification only when its user is the account's own.
+#[test]
+fn a_notification_for_another_users_account_is_not_shown_at_the_console() {
+    let n = Notifier::new();
+    let Some(console) = Notifier::console_session() else {
+        // A machine with nobody at the console: nothing to compare, and apply says so.
+        match n.apply_for_user("fx-2", &notify(), "someone-else-x") {
+            Err(PerformError::Unavailable(m)) => assert!(m.contains("console"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        return;
+    };
+    let user = Notifier::session_user(console).expect("the console session's user");
+    assert!(!user.is_empty(), "session {console} has a user");
+    match n.apply_for_user("fx-2", &notify(), "someone-else-x") {
+        Err(PerformError::Unavailable(m)) => {
+            assert!(m.contains("not someone-else-x's"), "{m}");
+            assert!(m.contains("audit log"), "{m}");
+        }
+        other => panic!("another user's account reached the console: {other:?}"),
+    }
+    // The console user's own account (named in another case) goes on to the message box,
+    // which Wine does not implement.
+    let own = n.apply_for_user("fx-2", &notify(), &user.to_uppercase());
+    if running_under_wine() {
+        match own {
+            Err(PerformError::Unavailable(m)) => {
+                assert!(m.contains("WTSSendMessageW to session"), "{m}")
+            }
+            other => panic!("Wine's WTSSendMessageW is said to fail: {other:?}"),
+        }
+    } else {
+        match own {
+            Ok(v) => assert_eq!(v["via"], "WTSSendMessageW"),
+            Err(PerformError::Unavailable(m)) => assert!(m.contains("no user session"), "{m}"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
 #[test]
 fn wine_is_recognised() {
     // Whoever runs these tests under Wine sets WINEPREFIX, and the Unix environment reaches the
