@@ -491,7 +491,7 @@ impl Executor {
             Err(e) => return Ok((Outcome::Failed, format!("cannot snapshot: {e}"), None, None)),
         };
         let fix_id = new_fix_id();
-        let mut rec = self.fix_record(
+        let rec = self.fix_record(
             &fix_id,
             p,
             Snapshot::Performed {
@@ -500,11 +500,42 @@ impl Executor {
                 after: None,
             },
         );
+        self.write_verify_or_restore(
+            host,
+            p,
+            rec,
+            || {
+                performer
+                    .apply(&fix_id, p.action)
+                    .map(Some)
+                    .map_err(|e| e.to_string())
+            },
+            || {
+                performer
+                    .undo(&fix_id, p.action, &before)
+                    .map_err(|e| e.to_string())
+            },
+        )
+        .await
+    }
+
+    /// Verify or roll back, the same for every kind of change: the intent made durable, the
+    /// write, the re-check of the account, then keep (finishing the record, with what `write`
+    /// says the new state is) or restore. Nothing is written before the intent is recorded.
+    async fn write_verify_or_restore(
+        &mut self,
+        host: &dyn Host,
+        p: &Proposal<'_>,
+        mut rec: FixRecord,
+        write: impl FnOnce() -> Result<Option<serde_json::Value>, String>,
+        restore: impl Fn() -> Result<(), String>,
+    ) -> Result<(Outcome, String, Option<String>, Option<String>), ExecutorError> {
+        let fix_id = rec.fix_id.clone();
         self.record_intent(&rec, p)?;
-        let after = match performer.apply(&fix_id, p.action) {
-            Ok(a) => a,
+        let after = match write() {
+            Ok(after) => after,
             Err(e) => {
-                let undo = performer.undo(&fix_id, p.action, &before);
+                let undo = restore();
                 self.discard(&fix_id)?;
                 let msg = match undo {
                     Ok(()) => format!("apply failed and was undone: {e}"),
@@ -521,11 +552,11 @@ impl Executor {
             ),
         };
         if ok {
-            rec.snapshot = Snapshot::Performed {
-                performer: performer.name().to_string(),
-                before,
-                after: Some(after),
-            };
+            if let (Some(after), Snapshot::Performed { after: slot, .. }) =
+                (after, &mut rec.snapshot)
+            {
+                *slot = Some(after);
+            }
             rec.state = FixState::Applied;
             self.finish(&rec)?;
             return Ok((
@@ -535,7 +566,7 @@ impl Executor {
                 Some(fix_id),
             ));
         }
-        let undo = performer.undo(&fix_id, p.action, &before);
+        let undo = restore();
         self.discard(&fix_id)?;
         match undo {
             Ok(()) => Ok((
@@ -590,61 +621,28 @@ impl Executor {
         p: &Proposal<'_>,
         files: Vec<FileSnapshot>,
     ) -> Result<(Outcome, String, Option<String>, Option<String>), ExecutorError> {
-        let fix_id = new_fix_id();
-        let mut rec = self.fix_record(&fix_id, p, Snapshot::Files { files });
-        self.record_intent(&rec, p)?;
-
-        let Snapshot::Files { files } = &rec.snapshot else {
-            unreachable!("built just above as Snapshot::Files")
-        };
-        if let Err(e) = write_after(files) {
-            let restore = restore_files(files);
-            self.discard(&fix_id)?;
-            let msg = match restore {
-                Ok(()) => format!("apply failed and was undone: {e}"),
-                Err(r) => format!("apply failed: {e}; undo also failed: {r}"),
-            };
-            return Ok((Outcome::Failed, msg, None, Some(fix_id)));
-        }
-
-        let (ok, verification) = match host.recheck(p.account).await {
-            Recheck::Checked { findings, .. } => verify(p.findings, p.finding, &findings),
-            Recheck::Gone { reason } => (
-                false,
-                format!("account unreadable after the change: {reason}"),
-            ),
-        };
-        if ok {
-            rec.state = FixState::Applied;
-            self.finish(&rec)?;
-            Ok((
-                Outcome::Applied,
-                format!("{} (verified)", p.action.describe()),
-                Some(verification),
-                Some(fix_id),
-            ))
-        } else {
-            let restored = restore_files(files);
-            self.discard(&fix_id)?;
-            match restored {
-                Ok(()) => Ok((
-                    Outcome::RolledBack,
-                    "the account was not healthier after the change, so it was undone".to_string(),
-                    Some(verification),
-                    Some(fix_id),
-                )),
-                Err(e) => Ok((
-                    Outcome::Failed,
-                    format!("verification failed and the undo failed too: {e}"),
-                    Some(verification),
-                    Some(fix_id),
-                )),
-            }
-        }
+        let rec = self.fix_record(
+            &new_fix_id(),
+            p,
+            Snapshot::Files {
+                files: files.clone(),
+            },
+        );
+        self.write_verify_or_restore(
+            host,
+            p,
+            rec,
+            || {
+                write_after(&files)
+                    .map(|()| None)
+                    .map_err(|e| e.to_string())
+            },
+            || restore_files(&files).map_err(|e| e.to_string()),
+        )
+        .await
     }
 
-    /// `apply_files` for registry values: intent, write (only over the planned values),
-    /// re-check, and keep or restore.
+    /// `apply_files` for registry values (written only over the planned values).
     async fn apply_registry(
         &mut self,
         host: &dyn Host,
@@ -660,54 +658,25 @@ impl Executor {
                 None,
             ));
         };
-        let fix_id = new_fix_id();
-        let mut rec = self.fix_record(&fix_id, p, Snapshot::Registry { edits });
-        self.record_intent(&rec, p)?;
-        let Snapshot::Registry { edits } = &rec.snapshot else {
-            unreachable!("built just above as Snapshot::Registry")
-        };
-        if let Err(e) = reg::write_after(registry, edits) {
-            let restore = reg::restore(registry, edits);
-            self.discard(&fix_id)?;
-            let msg = match restore {
-                Ok(()) => format!("apply failed and was undone: {e}"),
-                Err(r) => format!("apply failed: {e}; undo also failed: {r}"),
-            };
-            return Ok((Outcome::Failed, msg, None, Some(fix_id)));
-        }
-        let (ok, verification) = match host.recheck(p.account).await {
-            Recheck::Checked { findings } => verify(p.findings, p.finding, &findings),
-            Recheck::Gone { reason } => (
-                false,
-                format!("account unreadable after the change: {reason}"),
-            ),
-        };
-        if ok {
-            rec.state = FixState::Applied;
-            self.finish(&rec)?;
-            return Ok((
-                Outcome::Applied,
-                format!("{} (verified)", p.action.describe()),
-                Some(verification),
-                Some(fix_id),
-            ));
-        }
-        let restored = reg::restore(registry, edits);
-        self.discard(&fix_id)?;
-        match restored {
-            Ok(()) => Ok((
-                Outcome::RolledBack,
-                "the account was not healthier after the change, so it was undone".to_string(),
-                Some(verification),
-                Some(fix_id),
-            )),
-            Err(e) => Ok((
-                Outcome::Failed,
-                format!("verification failed and the undo failed too: {e}"),
-                Some(verification),
-                Some(fix_id),
-            )),
-        }
+        let rec = self.fix_record(
+            &new_fix_id(),
+            p,
+            Snapshot::Registry {
+                edits: edits.clone(),
+            },
+        );
+        self.write_verify_or_restore(
+            host,
+            p,
+            rec,
+            || {
+                reg::write_after(registry, &edits)
+                    .map(|()| None)
+                    .map_err(|e| e.to_string())
+            },
+            || reg::restore(registry, &edits).map_err(|e| e.to_string()),
+        )
+        .await
     }
 
     /// A state-directory failure, naming the directory.
