@@ -14,7 +14,7 @@ use common::*;
 use mailmend_lab::ALICE;
 use std::fs;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const WRONG: &str = "not-alices-password-CANARY-7c1d";
 const CLIENT_SOURCE: &str = "[credentials]\nsource = \"client\"\n";
@@ -55,18 +55,6 @@ fn imap_logins(s: &Scenario) -> Vec<String> {
         })
         .map(str::to_string)
         .collect()
-}
-
-/// Waits (bounded) until `count` reaches `want`: servers log a session when it closes, a moment
-/// after the client left. Returns the last count.
-fn settle(want: usize, count: impl Fn() -> usize) -> usize {
-    let until = Instant::now() + Duration::from_secs(15);
-    while count() < want && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // A little longer, so that an extra attempt would show up too.
-    std::thread::sleep(Duration::from_millis(500));
-    count()
 }
 
 /// The count once a run that should have added nothing has had time to show anything it did.

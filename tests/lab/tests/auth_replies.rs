@@ -21,7 +21,7 @@ use common::*;
 use mailmend_lab::{OutputExt, Tls, ALICE};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 // ---- clients and scenarios ----
 
@@ -101,17 +101,6 @@ impl Case {
             .map(str::to_string)
             .collect()
     }
-}
-
-/// Waits (bounded) until `count` reaches `want`: servers log a session when it closes, a moment
-/// after the client left; then a little longer, so that an extra attempt would show up too.
-fn settle(want: usize, count: impl Fn() -> usize) -> usize {
-    let until = Instant::now() + Duration::from_secs(15);
-    while count() < want && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(500));
-    count()
 }
 
 // ---- reading mailmend's output ----

@@ -356,3 +356,15 @@ pub fn code_roles<'a>(findings: impl IntoIterator<Item = &'a Value>) -> Vec<(Str
     v.sort();
     v
 }
+
+/// Waits (bounded) until `count` reaches `want`: servers log a session when it closes, a moment
+/// after the client left; then a little longer, so that an extra attempt would show up too.
+/// Returns the last count.
+pub fn settle(want: usize, count: impl Fn() -> usize) -> usize {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while count() < want && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    count()
+}
