@@ -34,6 +34,16 @@ fn check_code_roles(check: &Value) -> Vec<(String, String)> {
     code_roles(findings(check))
 }
 
+/// Runs `check` and asserts that exactly `expected` is reported, each finding proposing no
+/// change.
+fn assert_reported_only(s: &Scenario, expected: &[(&str, &str)]) {
+    let (status, check, text) = check(s);
+    assert_exactly(&check, status, &text, expected);
+    for f in findings(&check) {
+        assert_changes_nothing(f, &text);
+    }
+}
+
 /// Runs `mailmend check --json`.
 fn check(s: &Scenario) -> (Option<i32>, Value, String) {
     s.mailmend(&["check", "--json"])
@@ -476,14 +486,7 @@ fn a_firewall_dropping_993_before_a_server_without_143_is_network_blocked_upstre
         "the drop must not be local"
     );
 
-    let (status, check, text) = check(&s);
-    let f = assert_exactly(
-        &check,
-        status,
-        &text,
-        &[("network.blocked_upstream", "incoming")],
-    );
-    assert_changes_nothing(f, &text);
+    assert_reported_only(&s, &[("network.blocked_upstream", "incoming")]);
 }
 
 #[test]
@@ -501,14 +504,7 @@ fn imap_ports_dropped_while_smtp_on_the_same_host_answers_is_network_blocked_ups
         ))
         .unwrap();
 
-    let (status, check, text) = check(&s);
-    let f = assert_exactly(
-        &check,
-        status,
-        &text,
-        &[("network.blocked_upstream", "incoming")],
-    );
-    assert_changes_nothing(f, &text);
+    assert_reported_only(&s, &[("network.blocked_upstream", "incoming")]);
 }
 
 #[test]
@@ -520,14 +516,7 @@ fn a_mail_host_not_running_imap_is_network_service_down() {
         .reconfigure_dovecot("protocols = pop3 lmtp\n", &[110, 995])
         .unwrap();
 
-    let (status, check, text) = check(&s);
-    let f = assert_exactly(
-        &check,
-        status,
-        &text,
-        &[("network.service_down", "incoming")],
-    );
-    assert_changes_nothing(f, &text);
+    assert_reported_only(&s, &[("network.service_down", "incoming")]);
 }
 
 #[test]
@@ -540,19 +529,13 @@ fn a_mail_host_gone_from_the_network_is_network_no_route() {
     write_policy(&s, true, 5000);
     s.lab.take_down_address(s.lab.mail_ip()).unwrap();
 
-    let (status, check, text) = check(&s);
-    assert_exactly(
-        &check,
-        status,
-        &text,
+    assert_reported_only(
+        &s,
         &[
             ("network.no_route", "incoming"),
             ("network.no_route", "outgoing"),
         ],
     );
-    for f in findings(&check) {
-        assert_changes_nothing(f, &text);
-    }
 }
 
 #[test]
@@ -568,14 +551,7 @@ fn an_icmp_protocol_unreachable_answer_is_network_connect_failed() {
         ))
         .unwrap();
 
-    let (status, check, text) = check(&s);
-    let f = assert_exactly(
-        &check,
-        status,
-        &text,
-        &[("network.connect_failed", "incoming")],
-    );
-    assert_changes_nothing(f, &text);
+    assert_reported_only(&s, &[("network.connect_failed", "incoming")]);
 }
 
 // ---- security, authentication, protocol ----
