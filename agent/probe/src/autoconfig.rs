@@ -15,15 +15,15 @@ pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
 /// The deepest element nesting accepted; real documents have five levels.
 const MAX_DEPTH: usize = 64;
 
-/// One server of an autoconfig document.
+/// One server a settings document names: an autoconfig document or an Autodiscover answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AutoconfigServer {
+pub struct NamedServer {
     pub protocol: Protocol,
-    /// Lower-case host name, placeholders filled in.
+    /// Lower-case host name (autoconfig placeholders filled in).
     pub host: String,
     pub port: u16,
     pub security: Security,
-    /// For Exchange servers: the EWS URL, when given.
+    /// For Exchange servers: the EWS (or MAPI over HTTP) URL the host came from, when given.
     pub url: Option<String>,
 }
 
@@ -84,7 +84,7 @@ pub fn parse(
     xml: &str,
     domain: &str,
     email: Option<&str>,
-) -> Result<Vec<AutoconfigServer>, AutoconfigError> {
+) -> Result<Vec<NamedServer>, AutoconfigError> {
     if xml.len() > MAX_DOCUMENT_BYTES {
         return Err(AutoconfigError::TooLarge);
     }
@@ -196,7 +196,7 @@ fn record(path: &[String], pending: &mut Option<Pending>, text: &str) {
     }
 }
 
-fn finish(p: Pending, domain: &str, email: Option<&str>) -> Option<AutoconfigServer> {
+fn finish(p: Pending, domain: &str, email: Option<&str>) -> Option<NamedServer> {
     let protocol = p.protocol?;
     let host = fill(p.hostname.as_deref()?, domain, email)?
         .trim_end_matches('.')
@@ -223,7 +223,7 @@ fn finish(p: Pending, domain: &str, email: Option<&str>) -> Option<AutoconfigSer
     let url = p
         .ews_url
         .filter(|u| crate::http::HttpsUrl::parse(u).is_ok());
-    Some(AutoconfigServer {
+    Some(NamedServer {
         protocol,
         host,
         port,
@@ -248,6 +248,7 @@ fn fill(text: &str, domain: &str, email: Option<&str>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testgen::{mutate, XorShift};
 
     /// Shaped like an ISPDB entry (Thunderbird's database), with both kinds of server, every
     /// socket type, a placeholder host and decoration the parser must skip.
@@ -351,7 +352,7 @@ mod tests {
         let servers = parse(xml, "example.com", None).unwrap();
         assert_eq!(
             servers,
-            vec![AutoconfigServer {
+            vec![NamedServer {
                 protocol: Protocol::Exchange,
                 host: "outlook.example.com".into(),
                 port: 443,
@@ -385,7 +386,7 @@ mod tests {
         ));
     }
 
-    fn render(servers: &[AutoconfigServer]) -> String {
+    fn render(servers: &[NamedServer]) -> String {
         let mut xml = String::from(
             "<?xml version=\"1.0\"?>\n<clientConfig version=\"1.1\"><emailProvider id=\"x\">\n",
         );
@@ -416,16 +417,11 @@ mod tests {
 
     #[test]
     fn rendered_documents_parse_back_to_their_servers() {
-        let mut rng = 0x1234_5678_9abc_def1u64;
-        let mut next = || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut rng = XorShift(0x1234_5678_9abc_def1u64);
+        let mut next = || rng.next();
         for _ in 0..200 {
             let count = (next() % 6) as usize;
-            let servers: Vec<AutoconfigServer> = (0..count)
+            let servers: Vec<NamedServer> = (0..count)
                 .map(|i| {
                     let protocol = [
                         Protocol::Imap,
@@ -435,7 +431,7 @@ mod tests {
                     ][(next() % 4) as usize];
                     let security =
                         [Security::Tls, Security::StartTls, Security::None][(next() % 3) as usize];
-                    AutoconfigServer {
+                    NamedServer {
                         protocol,
                         host: format!("h{i}-{}.example.com", next() % 1000),
                         port: 1 + (next() % 65535) as u16,
@@ -454,27 +450,12 @@ mod tests {
 
     #[test]
     fn mutated_documents_never_panic_and_name_only_valid_hosts() {
-        let mut rng = 0xfeed_face_dead_beefu64;
-        let mut next = || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut rng = XorShift(0xfeed_face_dead_beefu64);
+        let mut next = || rng.next();
         let seed = ISPDB_STYLE.as_bytes();
         for _ in 0..5_000 {
             let mut data = seed.to_vec();
-            for _ in 0..1 + next() % 6 {
-                let at = (next() % (data.len() as u64 + 1)) as usize;
-                match next() % 3 {
-                    0 if at < data.len() => data[at] = next() as u8,
-                    1 => data.insert(at, b"<>/&;%\"'"[(next() % 8) as usize]),
-                    _ if at < data.len() => {
-                        data.remove(at);
-                    }
-                    _ => {}
-                }
-            }
+            mutate(&mut data, &mut next, b"<>/&;%\"'");
             let text = String::from_utf8_lossy(&data);
             if let Ok(servers) = parse(&text, "example.com", Some("ann@example.com")) {
                 assert!(servers.len() <= MAX_SERVERS);

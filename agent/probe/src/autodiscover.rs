@@ -4,6 +4,7 @@
 //! redirect, or an error. The parser is pure (no I/O) and expands no entities beyond XML's five
 //! and character references.
 
+use crate::autoconfig::NamedServer;
 use crate::http::{is_host_name, HttpsUrl};
 use mailmend_core::{Protocol, Security};
 use quick_xml::events::Event;
@@ -19,23 +20,11 @@ const MAX_DEPTH: usize = 64;
 pub const RESPONSE_SCHEMA: &str =
     "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a";
 
-/// One server of an Autodiscover answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AutodiscoverServer {
-    pub protocol: Protocol,
-    /// Lower-case host name.
-    pub host: String,
-    pub port: u16,
-    pub security: Security,
-    /// For Exchange: the EWS (or MAPI over HTTP) URL the host came from, when given.
-    pub url: Option<String>,
-}
-
 /// What an Autodiscover server answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PoxAnswer {
     /// The account's settings; empty when the answer named nothing usable.
-    Settings(Vec<AutodiscoverServer>),
+    Settings(Vec<NamedServer>),
     /// Ask again at this URL (`Action` `redirectUrl`).
     RedirectUrl(String),
     /// Ask again for this address (`Action` `redirectAddr`).
@@ -256,7 +245,7 @@ pub fn parse(xml: &str) -> Result<PoxAnswer, AutodiscoverError> {
     Ok(PoxAnswer::Settings(servers))
 }
 
-fn finish(b: Block) -> Option<AutodiscoverServer> {
+fn finish(b: Block) -> Option<NamedServer> {
     let kind = b.kind?.to_ascii_uppercase();
     let on = |v: &Option<String>| v.as_deref().map(|s| s.eq_ignore_ascii_case("on"));
     match kind.as_str() {
@@ -295,7 +284,7 @@ fn finish(b: Block) -> Option<AutodiscoverServer> {
                     _ => Security::Tls,
                 },
             };
-            Some(AutodiscoverServer {
+            Some(NamedServer {
                 protocol,
                 host,
                 port: port.unwrap_or_else(|| protocol.default_port(security)),
@@ -321,7 +310,7 @@ fn finish(b: Block) -> Option<AutodiscoverServer> {
             } else {
                 Security::Tls
             };
-            Some(AutodiscoverServer {
+            Some(NamedServer {
                 protocol: Protocol::Exchange,
                 host,
                 port: 443,
@@ -343,6 +332,7 @@ fn host_of(server: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testgen::{mutate, XorShift};
 
     /// The example of an Outlook 2006a answer in Microsoft's POX Autodiscover reference, with
     /// EXCH, EXPR and WEB blocks, as an on-premises Exchange server sends it.
@@ -435,14 +425,14 @@ mod tests {
         assert_eq!(
             servers,
             vec![
-                AutodiscoverServer {
+                NamedServer {
                     protocol: Protocol::Exchange,
                     host: "mail.contoso.com".into(),
                     port: 443,
                     security: Security::Tls,
                     url: Some("https://Mail.Contoso.com/EWS/Exchange.asmx".into()),
                 },
-                AutodiscoverServer {
+                NamedServer {
                     protocol: Protocol::Exchange,
                     host: "outlook.contoso.com".into(),
                     port: 443,
@@ -532,7 +522,7 @@ mod tests {
         assert!(matches!(parse(xxe), Err(AutodiscoverError::Malformed(_))));
     }
 
-    fn render(servers: &[AutodiscoverServer]) -> String {
+    fn render(servers: &[NamedServer]) -> String {
         let mut xml = String::from("<Autodiscover xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006\"><Response xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a\"><Account><AccountType>email</AccountType><Action>settings</Action>");
         for s in servers {
             match s.protocol {
@@ -561,16 +551,11 @@ mod tests {
 
     #[test]
     fn rendered_answers_parse_back_to_their_servers() {
-        let mut rng = 0x0bad_c0de_1357_9bdfu64;
-        let mut next = || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut rng = XorShift(0x0bad_c0de_1357_9bdfu64);
+        let mut next = || rng.next();
         for _ in 0..200 {
             let count = (next() % 6) as usize;
-            let servers: Vec<AutodiscoverServer> = (0..count)
+            let servers: Vec<NamedServer> = (0..count)
                 .map(|i| {
                     let protocol = [
                         Protocol::Imap,
@@ -580,7 +565,7 @@ mod tests {
                     ][(next() % 4) as usize];
                     let host = format!("h{i}-{}.example.com", next() % 1000);
                     if protocol == Protocol::Exchange {
-                        return AutodiscoverServer {
+                        return NamedServer {
                             protocol,
                             url: Some(format!("https://{host}/EWS/Exchange.asmx")),
                             host,
@@ -588,7 +573,7 @@ mod tests {
                             security: Security::Tls,
                         };
                     }
-                    AutodiscoverServer {
+                    NamedServer {
                         protocol,
                         host,
                         port: 1 + (next() % 65535) as u16,
@@ -607,27 +592,12 @@ mod tests {
 
     #[test]
     fn mutated_answers_never_panic_and_name_only_valid_hosts() {
-        let mut rng = 0x7777_1234_4321_aaaau64;
-        let mut next = || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut rng = XorShift(0x7777_1234_4321_aaaau64);
+        let mut next = || rng.next();
         for seed in [EXCHANGE_ONPREM, HOSTED_POP_IMAP] {
             for _ in 0..3_000 {
                 let mut data = seed.as_bytes().to_vec();
-                for _ in 0..1 + next() % 6 {
-                    let at = (next() % (data.len() as u64 + 1)) as usize;
-                    match next() % 3 {
-                        0 if at < data.len() => data[at] = next() as u8,
-                        1 => data.insert(at, b"<>/&;:@\"'"[(next() % 9) as usize]),
-                        _ if at < data.len() => {
-                            data.remove(at);
-                        }
-                        _ => {}
-                    }
-                }
+                mutate(&mut data, &mut next, b"<>/&;:@\"'");
                 let text = String::from_utf8_lossy(&data);
                 if let Ok(PoxAnswer::Settings(servers)) = parse(&text) {
                     assert!(servers.len() <= MAX_SERVERS);

@@ -7,7 +7,7 @@
 //! Only HTTPS with a verified certificate is fetched, and only the account's own domain is
 //! asked: no other domain's records and no plain HTTP can name a server here.
 
-use crate::autoconfig;
+use crate::autoconfig::{self, NamedServer};
 use crate::autodiscover::{self, PoxAnswer};
 use crate::http::{self, HttpError, HttpsUrl, Method, Net, Request};
 use crate::srv::{self, Service, SrvAnswer};
@@ -215,28 +215,7 @@ async fn fetch_autoconfig(
     };
     match autoconfig::parse(&text, domain, email) {
         Ok(found) => {
-            let servers: Vec<DiscoveredServer> = found
-                .into_iter()
-                .map(|s| DiscoveredServer {
-                    protocol: s.protocol,
-                    host: s.host,
-                    port: s.port,
-                    security: s.security,
-                    priority: None,
-                    weight: None,
-                    url: s.url,
-                    source: source.clone(),
-                })
-                .collect();
-            let outcome = if servers.is_empty() {
-                LookupOutcome::NotFound {
-                    detail: "the document names no usable server".into(),
-                }
-            } else {
-                LookupOutcome::Found {
-                    servers: servers.len(),
-                }
-            };
+            let (outcome, servers) = named(found, &source, "the document names no usable server");
             Part::Found(vec![lookup(method, location, outcome)], servers)
         }
         Err(autoconfig::AutoconfigError::NotAutoconfig(root)) => {
@@ -313,28 +292,7 @@ async fn fetch_autodiscover(net: &Net, url: String, email: &str, deadline: Insta
                     method,
                     location: location.clone(),
                 };
-                let servers: Vec<DiscoveredServer> = found
-                    .into_iter()
-                    .map(|s| DiscoveredServer {
-                        protocol: s.protocol,
-                        host: s.host,
-                        port: s.port,
-                        security: s.security,
-                        priority: None,
-                        weight: None,
-                        url: s.url,
-                        source: source.clone(),
-                    })
-                    .collect();
-                let outcome = if servers.is_empty() {
-                    LookupOutcome::NotFound {
-                        detail: "the answer names no usable server".into(),
-                    }
-                } else {
-                    LookupOutcome::Found {
-                        servers: servers.len(),
-                    }
-                };
+                let (outcome, servers) = named(found, &source, "the answer names no usable server");
                 lookups.push(lookup(method, location, outcome));
                 return Part::Found(lookups, servers);
             }
@@ -409,4 +367,36 @@ async fn autodiscover_via_srv(
         }
         Part::Srv(..) => Part::Found(lookups, Vec::new()),
     }
+}
+
+/// The servers a settings document named, tagged with where they came from, and the outcome of
+/// its lookup (`NotFound` with `empty` when it named none).
+fn named(
+    found: Vec<NamedServer>,
+    source: &DiscoverySource,
+    empty: &str,
+) -> (LookupOutcome, Vec<DiscoveredServer>) {
+    let servers: Vec<DiscoveredServer> = found
+        .into_iter()
+        .map(|s| DiscoveredServer {
+            protocol: s.protocol,
+            host: s.host,
+            port: s.port,
+            security: s.security,
+            priority: None,
+            weight: None,
+            url: s.url,
+            source: source.clone(),
+        })
+        .collect();
+    let outcome = if servers.is_empty() {
+        LookupOutcome::NotFound {
+            detail: empty.into(),
+        }
+    } else {
+        LookupOutcome::Found {
+            servers: servers.len(),
+        }
+    };
+    (outcome, servers)
 }

@@ -44,6 +44,8 @@ pub mod replies;
 pub mod resolv;
 pub mod srv;
 mod tcp;
+#[cfg(test)]
+mod testgen;
 mod tls;
 mod wire;
 
